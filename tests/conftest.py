@@ -1,0 +1,36 @@
+"""Shared fixtures: a temporary data home, the hash embedder config, and the shipped data (skipped if absent).
+
+Fakes live here or in tests/fakes.py; tests never download weights.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assistant.config import Config, EmbeddingConfig, data_root, load_config
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty data home: prepared corpora, indexes, adapters and caches go under it."""
+    root = tmp_path / "home"
+    root.mkdir()
+    monkeypatch.setenv("ASSISTANT_HOME", str(root))
+    return root
+
+
+@pytest.fixture
+def config(home: Path) -> Config:
+    """Defaults in a temporary home, with the hash embedder (no model load)."""
+    return load_config(home=home).replace(embedding=EmbeddingConfig(model="hash:384", batch_size=32, quantize=False))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shipped real data (../shared/data or $ASSISTANT_DATA); end-to-end tests skip without it."""
+    root = data_root()
+    if not (root / "medical" / "pubmedqa" / "ori_pqal.json").is_file():
+        pytest.skip(f"shipped data not found at {root} (set ASSISTANT_DATA)")
+    return root
