@@ -1,34 +1,143 @@
 """assistant: answers "RAG or finetune?" for medical and financial documents, with measurements.
 
-The Python API (filled in as the modules land):
+This module is the Python API; the CLI (`assistant ...`) and the app (`app.py`) use nothing else.
 
     from assistant import Assistant
     a = Assistant.load("medical")
-    ans = a.ask("Do statins reduce mortality?")
-    print(ans.text, [s.locator for s in ans.sources])
+    ans = a.ask("Do mitochondria play a role in remodelling lace plant leaves during programmed cell death?")
+    print(ans.text)
+    for i, s in enumerate(ans.sources, 1):
+        print(i, s.title, s.locator, round(s.score, 3))
+
+    from assistant import load_config, build, prepare_corpus
+    config = load_config()
+    prepare_corpus("pubmedqa", config)
+    build("medical", config)           # prepares what is missing, then embeds only new or changed documents
+
+Names are resolved lazily (PEP 562), so `import assistant` and `assistant --help` stay fast.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
-
-from assistant.config import Config, load_config
-from assistant.errors import AssistantError, InputError, ModelUnavailableError, NotFoundError
-from assistant.types import Answer, Document, QAItem, Source
+from typing import TYPE_CHECKING, Any
 
 # bitsandbytes logs a warning about an optional CPU kernel package on every import; it is noise here.
 logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
 
+__version__ = "0.1.0"
+
+# public name -> (module, attribute)
+_EXPORTS: dict[str, tuple[str, str]] = {
+    "Assistant": ("assistant.api", "Assistant"),
+    "PROJECT_ROOT": ("assistant.config", "PROJECT_ROOT"),
+    "Config": ("assistant.config", "Config"),
+    "load_config": ("assistant.config", "load_config"),
+    "dump_config": ("assistant.config", "dump_config"),
+    "Answer": ("assistant.types", "Answer"),
+    "Document": ("assistant.types", "Document"),
+    "QAItem": ("assistant.types", "QAItem"),
+    "Source": ("assistant.types", "Source"),
+    "AssistantError": ("assistant.errors", "AssistantError"),
+    "ConfigError": ("assistant.errors", "ConfigError"),
+    "InputError": ("assistant.errors", "InputError"),
+    "ModelUnavailableError": ("assistant.errors", "ModelUnavailableError"),
+    "NotFoundError": ("assistant.errors", "NotFoundError"),
+    "PrepareReport": ("assistant.corpus", "PrepareReport"),
+    "Recipe": ("assistant.corpus", "Recipe"),
+    "add_recipe": ("assistant.corpus", "add_recipe"),
+    "corpora_for": ("assistant.corpus", "corpora_for"),
+    "corpus_manifest": ("assistant.corpus", "corpus_manifest"),
+    "get_recipe": ("assistant.corpus", "get_recipe"),
+    "is_prepared": ("assistant.corpus", "is_prepared"),
+    "is_stale": ("assistant.corpus", "is_stale"),
+    "list_recipes": ("assistant.corpus", "list_recipes"),
+    "load_documents": ("assistant.corpus", "load_documents"),
+    "load_qa": ("assistant.corpus", "load_qa"),
+    "prepare_corpus": ("assistant.corpus", "prepare"),
+    "BuildReport": ("assistant.index", "BuildReport"),
+    "IndexStatus": ("assistant.index", "IndexStatus"),
+    "index_status": ("assistant.index", "index_status"),
+    "list_indexes": ("assistant.index", "list_indexes"),
+    "remove_index": ("assistant.index", "remove_index"),
+    "BuildResult": ("assistant.workflows", "BuildResult"),
+    "add_documents": ("assistant.workflows", "add_documents"),
+    "build": ("assistant.workflows", "build"),
+    "update_index": ("assistant.workflows", "update"),
+}
+
 __all__ = [
+    "PROJECT_ROOT",
     "Answer",
+    "Assistant",
     "AssistantError",
+    "BuildReport",
+    "BuildResult",
     "Config",
+    "ConfigError",
     "Document",
+    "IndexStatus",
     "InputError",
     "ModelUnavailableError",
     "NotFoundError",
+    "PrepareReport",
     "QAItem",
+    "Recipe",
     "Source",
+    "add_documents",
+    "add_recipe",
+    "build",
+    "corpora_for",
+    "corpus_manifest",
+    "dump_config",
+    "get_recipe",
+    "index_status",
+    "is_prepared",
+    "is_stale",
+    "list_indexes",
+    "list_recipes",
     "load_config",
+    "load_documents",
+    "load_qa",
+    "prepare_corpus",
+    "remove_index",
+    "update_index",
 ]
-__version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        module, attr = _EXPORTS[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value  # resolve once
+        return value
+    raise AttributeError(f"module 'assistant' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from assistant.api import Assistant
+    from assistant.config import PROJECT_ROOT, Config, dump_config, load_config
+    from assistant.corpus import (
+        PrepareReport,
+        Recipe,
+        add_recipe,
+        corpora_for,
+        corpus_manifest,
+        get_recipe,
+        is_prepared,
+        is_stale,
+        list_recipes,
+        load_documents,
+        load_qa,
+    )
+    from assistant.corpus import prepare as prepare_corpus
+    from assistant.errors import AssistantError, ConfigError, InputError, ModelUnavailableError, NotFoundError
+    from assistant.index import BuildReport, IndexStatus, index_status, list_indexes, remove_index
+    from assistant.types import Answer, Document, QAItem, Source
+    from assistant.workflows import BuildResult, add_documents, build
+    from assistant.workflows import update as update_index

@@ -1,0 +1,62 @@
+from pathlib import Path
+
+import pytest
+
+from assistant.config import ChunkingConfig, Config, RetrievalConfig, dump_config, load_config
+from assistant.errors import ConfigError, InputError, NotFoundError
+
+
+def test_defaults_live_under_the_home(home: Path) -> None:
+    config = load_config()
+    assert config.home == home
+    assert config.indexes_dir == home / "indexes"
+    assert config.corpora_dir == home / "corpora"
+    assert set(config.domains) == {"medical", "finance"}
+    assert config.embedding.model == "embedded:all-MiniLM-L6-v2"
+
+
+def test_yaml_overrides_merge_with_defaults(home: Path) -> None:
+    (home / "assistant.yaml").write_text(
+        "retrieval: {top_k: 8, mode: dense}\nstore: {host: 127.0.0.1, port: 9000}\n"
+        "domains:\n  legal: {description: contracts, instruction: Be exact.}\n"
+    )
+    config = load_config()
+    assert config.retrieval.top_k == 8 and config.retrieval.mode == "dense"
+    assert config.retrieval.rrf_k == RetrievalConfig().rrf_k
+    assert config.store.is_server and config.store.port == 9000
+    assert {"medical", "finance", "legal"} <= set(config.domains)
+    assert config.domain("legal").instruction == "Be exact."
+    assert "top_k: 8" in dump_config(config)
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("retrieval: {topk: 3}", "unknown key 'topk'"),
+        ("retrieval: {top_k: three}", "retrieval.top_k: expected int"),
+        ("retrieval: {mode: fuzzy}", "mode must be dense, bm25 or hybrid"),
+        ("chunking: {chunk_size: 100, chunk_overlap: 100}", "chunk_overlap"),
+        ("store: {port: 70000}", "store.port"),
+        ("retrieval: [1, 2", "not valid YAML"),
+    ],
+)
+def test_bad_config_names_the_key(home: Path, text: str, needle: str) -> None:
+    (home / "assistant.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=needle):
+        load_config()
+
+
+def test_missing_explicit_config_file(home: Path) -> None:
+    with pytest.raises(InputError, match="config file not found"):
+        load_config(home / "nope.yaml")
+
+
+def test_unknown_domain_lists_known(home: Path) -> None:
+    with pytest.raises(NotFoundError, match=r"unknown domain 'legal' \(known: finance, medical\)"):
+        load_config().domain("legal")
+
+
+def test_dataclasses_validate_on_construction() -> None:
+    with pytest.raises(ConfigError):
+        ChunkingConfig(chunk_size=0)
+    assert Config(home=Path("/x")).replace(default_strategy="base").default_strategy == "base"
