@@ -1,0 +1,121 @@
+"""The Assistant: one domain's model, index and strategies behind `ask()`.
+
+    from assistant import Assistant
+    a = Assistant.load("medical")
+    ans = a.ask("Is aspirin effective for primary prevention?")                 # the default strategy
+    ans = a.ask("What was Boeing's revenue?", strategy="rag", filters={"company": "BOEING"})
+    print(ans.text); [print(s.title, s.locator, s.score) for s in ans.sources]
+
+The generator and the retriever load on first use and stay loaded for the Assistant's lifetime (the
+generator is also shared by every Assistant in the process), so asking many questions costs one load.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from assistant.config import Config, load_config
+from assistant.errors import NotFoundError
+from assistant.strategies import DESCRIPTIONS, AskOptions, StrategyContext, get_strategy
+from assistant.types import Answer, Source
+
+if TYPE_CHECKING:
+    from assistant.models import Generator
+    from assistant.retrieval import Retriever
+
+
+class Assistant:
+    """Answers questions about one domain ("medical", "finance", or any configured one)."""
+
+    def __init__(self, domain: str, config: Config | None = None) -> None:
+        self.config = config or load_config()
+        self.domain = self.config.domain(domain)  # unknown domain -> NotFoundError listing the known ones
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, domain: str = "medical", *, config: Config | None = None, **overrides: Any) -> Assistant:
+        """An Assistant for `domain`; `overrides` replace top-level config fields (e.g. default_strategy)."""
+        config = config or load_config()
+        return cls(domain, config.replace(**overrides) if overrides else config)
+
+    @property
+    def index_name(self) -> str:
+        return self.domain.name
+
+    @cached_property
+    def generator(self) -> Generator:
+        from assistant.models import load_generator
+
+        return load_generator(self.config)
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        from assistant.index import list_indexes
+        from assistant.retrieval import Retriever
+
+        known = [s.name for s in list_indexes(self.config)]
+        if self.index_name not in known:
+            raise NotFoundError(
+                f"the '{self.index_name}' index is not built yet: run `assistant index build {self.index_name}`"
+            )
+        return Retriever.open(self.index_name, self.config)
+
+    def _context(self) -> StrategyContext:
+        return StrategyContext(
+            config=self.config,
+            domain=self.domain,
+            get_generator=lambda: self.generator,
+            get_retriever=lambda: self.retriever,
+        )
+
+    @staticmethod
+    def strategies() -> dict[str, str]:
+        """Strategy names and what they do."""
+        return dict(DESCRIPTIONS)
+
+    def ask(
+        self,
+        question: str,
+        *,
+        strategy: str | None = None,
+        top_k: int | None = None,
+        mode: str | None = None,
+        filters: Mapping[str, str | Sequence[str]] | None = None,
+        max_new_tokens: int | None = None,
+    ) -> Answer:
+        """Answer `question` with `strategy` (default: config.default_strategy) and say which and why."""
+        spec = strategy or self.config.default_strategy
+        chosen = get_strategy(spec)
+        reason = "requested" if strategy else "the configured default strategy (config: default_strategy)"
+        options = AskOptions(top_k=top_k, mode=mode, filters=filters, max_new_tokens=max_new_tokens)
+        start = time.perf_counter()
+        # cached_property is not thread-safe: load the model and index under one lock
+        with self._lock:
+            ctx = self._context()
+            if chosen.uses_retrieval:
+                _ = self.retriever
+            _ = self.generator
+        answer = chosen.answer(ctx, question, options)
+        answer.strategy = spec
+        answer.reason = f"{spec}: {reason}"
+        answer.timings["total"] = time.perf_counter() - start
+        return answer
+
+    def retrieve(
+        self,
+        question: str,
+        *,
+        top_k: int | None = None,
+        mode: str | None = None,
+        filters: Mapping[str, str | Sequence[str]] | None = None,
+    ) -> list[Source]:
+        """The passages the index returns for `question`, without generating an answer."""
+        from assistant.strategies import check_question
+
+        with self._lock:
+            retriever = self.retriever
+        return retriever.retrieve(check_question(question), top_k=top_k, mode=mode, filters=filters)

@@ -1,0 +1,263 @@
+"""Answer strategies: the rungs of the ladder (base, rag now; few-shot, CoT and adapters slot in later).
+
+A strategy turns a question into an Answer using what the StrategyContext offers (the domain's
+instruction, a generator, a retriever). Strategies register by name in `STRATEGIES`; a spec may carry an
+argument after a colon ("fewshot:3", "adapter:medical-sft"), passed to the factory.
+
+    from assistant.strategies import get_strategy
+    answer = get_strategy("rag").answer(ctx, "Do statins reduce mortality?", AskOptions())
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from assistant.config import Config, DomainConfig
+from assistant.errors import ConfigError, InputError, unknown
+from assistant.types import Answer, Source
+
+if TYPE_CHECKING:  # only for types: strategies receive these objects, they never build them
+    from assistant.models import Generator
+    from assistant.retrieval import Retriever
+
+
+@dataclass(frozen=True)
+class AskOptions:
+    top_k: int | None = None
+    mode: str | None = None  # retrieval mode: dense, bm25, hybrid
+    filters: Mapping[str, str | Sequence[str]] | None = None
+    max_new_tokens: int | None = None
+
+
+@dataclass
+class StrategyContext:
+    """What a strategy may use. Generator and retriever are loaded on first use, once per Assistant."""
+
+    config: Config
+    domain: DomainConfig
+    get_generator: Callable[[], Generator]
+    get_retriever: Callable[[], Retriever]
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class Strategy(Protocol):
+    name: str
+    uses_retrieval: bool
+
+    def answer(self, ctx: StrategyContext, question: str, options: AskOptions) -> Answer: ...
+
+
+StrategyFactory = Callable[[str | None], Strategy]
+STRATEGIES: dict[str, StrategyFactory] = {}
+DESCRIPTIONS: dict[str, str] = {}
+
+
+def register_strategy(name: str, description: str) -> Callable[[StrategyFactory], StrategyFactory]:
+    def deco(factory: StrategyFactory) -> StrategyFactory:
+        STRATEGIES[name] = factory
+        DESCRIPTIONS[name] = description
+        return factory
+
+    return deco
+
+
+def get_strategy(spec: str) -> Strategy:
+    """The strategy for a spec such as "rag" or "fewshot:3"."""
+    name, _, arg = spec.strip().partition(":")
+    if name not in STRATEGIES:
+        raise unknown("strategy", spec, list(STRATEGIES))
+    return STRATEGIES[name](arg or None)
+
+
+# --- prompts --------------------------------------------------------------------------------------
+
+RAG_RULES = (
+    "Answer the question using only the numbered sources. Cite the sources you use with their numbers "
+    "in square brackets, like [1] or [2]. If the sources do not contain the answer, say that they do not."
+)
+
+
+def format_passages(sources: Sequence[Source], generator: Generator, passage_tokens: int) -> str:
+    blocks = []
+    for i, src in enumerate(sources, 1):
+        where = f" ({src.locator})" if src.locator else ""
+        blocks.append(f"[{i}] {src.title}{where}\n{generator.truncate(src.snippet, passage_tokens)}")
+    return "\n\n".join(blocks)
+
+
+def rag_messages(
+    domain: DomainConfig, question: str, sources: Sequence[Source], generator: Generator, passage_tokens: int
+) -> list[dict[str, str]]:
+    passages = format_passages(sources, generator, passage_tokens)
+    return [
+        {"role": "system", "content": f"{domain.instruction} {RAG_RULES}"},
+        {"role": "user", "content": f"Sources:\n\n{passages}\n\nQuestion: {question}"},
+    ]
+
+
+def fit_sources(
+    domain: DomainConfig, question: str, sources: list[Source], generator: Generator, config: Config
+) -> list[Source]:
+    """Drop the lowest-ranked sources until the prompt fits the model's input budget."""
+    budget = config.generation.max_input_tokens
+    kept = list(sources)
+    while kept:
+        prompt = generator.render(rag_messages(domain, question, kept, generator, config.generation.passage_tokens))
+        if generator.count_tokens(prompt) <= budget:
+            return kept
+        kept.pop()
+    return kept
+
+
+# --- citations ------------------------------------------------------------------------------------
+
+_CITE = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+_WORDS = re.compile(r"[a-z0-9][a-z0-9\-\.%]*[a-z0-9%]|[a-z0-9]")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+_STOP = frozenset(
+    "the a an and or of to in on for with by is are was were be been it its this that these those as at from "
+    "which who what when where how not no yes can may also than then there their they has have had do does".split()
+)
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in _WORDS.findall(text.lower()) if w not in _STOP and len(w) > 2}
+
+
+def check_citations(text: str, n_sources: int) -> tuple[str, list[int], list[str]]:
+    """Keep citation markers that name a real source; drop the others and say so."""
+    cited: set[int] = set()
+    dropped: set[int] = set()
+
+    def repl(match: re.Match[str]) -> str:
+        nums = [int(n) for n in re.split(r"\s*[,;]\s*", match.group(1))]
+        good = [n for n in nums if 1 <= n <= n_sources]
+        dropped.update(n for n in nums if n not in good)
+        cited.update(good)
+        return f"[{', '.join(map(str, good))}]" if good else ""
+
+    cleaned = _CITE.sub(repl, text)
+    warnings = [f"removed citation [{n}]: there is no source {n}" for n in sorted(dropped)]
+    return re.sub(r"[ \t]+([.,;:])", r"\1", cleaned).strip(), sorted(cited), warnings
+
+
+def attribute(text: str, sources: Sequence[Source], min_overlap: float = 0.35) -> tuple[str, list[int]]:
+    """Post-hoc attribution for answers that cite nothing: mark each sentence with the source that shares
+    the largest share of its content words, when that share reaches `min_overlap`."""
+    source_words = [_content_words(s.snippet + " " + s.title) for s in sources]
+    out, cited = [], set()
+    for sentence in _SENTENCE.split(text.strip()):
+        words = _content_words(sentence)
+        best, share = 0, 0.0
+        for i, sw in enumerate(source_words, 1):
+            if words:
+                overlap = len(words & sw) / len(words)
+                if overlap > share:
+                    best, share = i, overlap
+        if best and share >= min_overlap:
+            cited.add(best)
+            stripped = sentence.rstrip()
+            end = stripped[-1] if stripped and stripped[-1] in ".!?" else ""
+            sentence = f"{stripped[: len(stripped) - len(end)]} [{best}]{end}"
+        out.append(sentence)
+    return " ".join(out), sorted(cited)
+
+
+# --- built-in strategies --------------------------------------------------------------------------
+
+
+def check_question(question: str) -> str:
+    question = question.strip()
+    if not question:
+        raise InputError("the question is empty: ask something, e.g. assistant ask \"What is glaucoma?\"")
+    return question
+
+
+def _generate(ctx: StrategyContext, messages: list[dict[str, str]], options: AskOptions, answer: Answer) -> None:
+    generator = ctx.get_generator()
+    start = time.perf_counter()
+    gen = generator.generate(messages, max_new_tokens=options.max_new_tokens)
+    answer.timings["generate"] = time.perf_counter() - start
+    answer.text = gen.text.strip()
+    answer.model = generator.name
+    answer.usage = {"prompt_tokens": gen.prompt_tokens, "output_tokens": gen.output_tokens}
+    if gen.finish_reason == "length":
+        answer.warnings.append(f"the answer was cut at {gen.output_tokens} tokens (generation.max_new_tokens)")
+
+
+class BaseStrategy:
+    """Zero-shot: the domain's instruction and the question, no retrieval."""
+
+    name = "base"
+    uses_retrieval = False
+
+    def answer(self, ctx: StrategyContext, question: str, options: AskOptions) -> Answer:
+        question = check_question(question)
+        answer = Answer(question=question, text="", strategy=self.name, domain=ctx.domain.name)
+        messages = [
+            {"role": "system", "content": ctx.domain.instruction},
+            {"role": "user", "content": question},
+        ]
+        _generate(ctx, messages, options, answer)
+        return answer
+
+
+class RagStrategy:
+    """Retrieve passages from the domain's index, answer from them and cite them as [1], [2]."""
+
+    name = "rag"
+    uses_retrieval = True
+
+    def answer(self, ctx: StrategyContext, question: str, options: AskOptions) -> Answer:
+        question = check_question(question)
+        answer = Answer(question=question, text="", strategy=self.name, domain=ctx.domain.name)
+        generator = ctx.get_generator()
+        # fail on an over-long question before spending time on retrieval
+        n = generator.count_tokens(question)
+        if n > ctx.config.generation.max_input_tokens:
+            raise InputError(
+                f"the question is {n} tokens; the model reads at most {ctx.config.generation.max_input_tokens} "
+                "(generation.max_input_tokens): shorten it"
+            )
+        start = time.perf_counter()
+        sources = ctx.get_retriever().retrieve(question, top_k=options.top_k, mode=options.mode, filters=options.filters)
+        answer.timings["retrieve"] = time.perf_counter() - start
+        if not sources:
+            answer.text = "No passage in the index matches this question (check the scope filters), so there is nothing to answer from."
+            answer.warnings.append("no sources retrieved")
+            return answer
+        sources = fit_sources(ctx.domain, question, sources, generator, ctx.config)
+        answer.sources = sources
+        best = max((s.similarity for s in sources if s.similarity is not None), default=None)
+        threshold = ctx.config.retrieval.low_relevance
+        if best is not None and best < threshold:
+            answer.warnings.append(
+                f"low relevance: the best source's similarity is {best:.2f} (below {threshold:.2f}); "
+                "the index may not cover this question"
+            )
+        messages = rag_messages(ctx.domain, question, sources, generator, ctx.config.generation.passage_tokens)
+        _generate(ctx, messages, options, answer)
+        answer.text, answer.citations, dropped = check_citations(answer.text, len(sources))
+        answer.warnings.extend(dropped)
+        if not answer.citations and answer.text:
+            answer.text, answer.citations = attribute(answer.text, sources)
+            if answer.citations:
+                answer.warnings.append("the model cited no source; citations were added by word overlap")
+        return answer
+
+
+def _no_arg(cls: type) -> StrategyFactory:
+    def factory(arg: str | None) -> Strategy:
+        if arg is not None:
+            raise ConfigError(f"strategy '{cls.name}' takes no argument, got '{cls.name}:{arg}'")
+        return cls()
+
+    return factory
+
+
+register_strategy("base", "zero-shot with the domain's instruction, no retrieval")(_no_arg(BaseStrategy))
+register_strategy("rag", "retrieve from the domain's index and answer with cited sources")(_no_arg(RagStrategy))
