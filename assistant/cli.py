@@ -1,0 +1,355 @@
+"""The `assistant` command: a thin typer app over the public Python API.
+
+    assistant corpus prepare --all
+    assistant index build medical
+    assistant ask "Do statins reduce mortality?" --domain medical
+    assistant ask "What was Boeing's total revenue in 2022?" --domain finance --company BOEING --json
+
+Errors a user can cause print one line and exit with code 2; Ctrl-C exits 130 and the same command resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.console import Console
+from rich.table import Table
+from typer.core import TyperGroup
+
+import assistant as api
+
+out = Console()
+err = Console(stderr=True)
+
+
+class _Group(TyperGroup):
+    """Turns user errors into one line on stderr and exit code 2, and Ctrl-C into a resumable stop."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except api.AssistantError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err.print("interrupted: nothing is lost; run the same command again to resume")
+            raise typer.Exit(130) from None
+
+
+def _typer(help_text: str) -> typer.Typer:
+    return typer.Typer(cls=_Group, help=help_text, no_args_is_help=True, add_completion=False,
+                       pretty_exceptions_enable=False)
+
+
+app = _typer("Answers 'RAG or finetune?' for medical and financial documents, with measurements.")
+corpus_app = _typer("Prepare corpora: documents and QA splits from the shipped data or your own files.")
+index_app = _typer("Build and inspect vector + BM25 indexes (Chroma on disk or a Chroma server).")
+config_app = _typer("Show the resolved configuration.")
+app.add_typer(corpus_app, name="corpus")
+app.add_typer(index_app, name="index")
+app.add_typer(config_app, name="config")
+
+Domain = Annotated[str, typer.Option("--domain", "-d", help="Domain to answer from (medical, finance, ...).")]
+
+
+def _config() -> api.Config:
+    return api.load_config()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        out.print(api.__version__)
+        raise typer.Exit()
+
+
+# --- corpus ---------------------------------------------------------------------------------------
+
+
+@corpus_app.command("list")
+def corpus_list() -> None:
+    """List the corpus recipes and whether each is prepared."""
+    config = _config()
+    table = Table("name", "domain", "loader", "prepared", "documents", "train", "test", "license")
+    for recipe in api.list_recipes(config):
+        if api.is_prepared(recipe.name, config):
+            m = api.corpus_manifest(recipe.name, config)
+            counts = m.get("counts", {})
+            row = ["yes" + (" (stale)" if api.is_stale(recipe.name, config) else ""),
+                   str(counts.get("documents", "")), str(counts.get("train", "")), str(counts.get("test", ""))]
+        else:
+            row = ["no", "", "", ""]
+        table.add_row(recipe.name, recipe.domain, recipe.loader, *row, recipe.license)
+    out.print(table)
+
+
+@corpus_app.command("prepare")
+def corpus_prepare(
+    names: Annotated[list[str] | None, typer.Argument(help="Corpus or domain names.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Prepare every corpus recipe.")] = False,
+    source: Annotated[Path | None, typer.Option("--from", help="Read from this file or folder instead of the recipe's sources.")] = None,
+) -> None:
+    """Normalize corpora into documents.jsonl and qa_{train,test}.jsonl under the data home."""
+    config = _config()
+    if all_:
+        targets = [r.name for r in api.list_recipes(config)]
+    elif names:
+        targets = [c for n in names for c in api.corpora_for(n, config)]
+    else:
+        raise api.InputError("name a corpus or a domain, or pass --all (see `assistant corpus list`)")
+    if source and len(targets) != 1:
+        raise api.InputError("--from needs exactly one corpus name")
+    for name in targets:
+        report = api.prepare_corpus(name, config, source=source)
+        _print_prepare(report)
+
+
+def _print_prepare(report: Any) -> None:
+    skipped = ", ".join(f"{k}: {v}" for k, v in sorted(report.skipped.items()) if v) or "none"
+    out.print(f"[bold]{report.name}[/] ({report.domain}): {report.n_documents} documents, "
+              f"{report.n_train} train / {report.n_test} test questions; skipped: {skipped}; "
+              f"{report.seconds:.1f}s -> {report.path}")
+    for warning in report.warnings[:10]:
+        err.print(f"  warning: {warning}")
+    if len(report.warnings) > 10:
+        err.print(f"  ... and {len(report.warnings) - 10} more warnings")
+
+
+@corpus_app.command("show")
+def corpus_show(name: Annotated[str, typer.Argument(help="Corpus name.")]) -> None:
+    """Show a corpus recipe and, when prepared, its manifest and a sample question."""
+    config = _config()
+    recipe = api.get_recipe(name, config)
+    out.print_json(data={"recipe": {k: (str(v) if isinstance(v, Path) else v) for k, v in recipe.__dict__.items()}})
+    if api.is_prepared(name, config):
+        out.print_json(data=api.corpus_manifest(name, config))
+
+
+@corpus_app.command("add")
+def corpus_add(
+    name: Annotated[str, typer.Argument(help="Name of the new corpus.")],
+    source: Annotated[Path, typer.Option("--from", help="Folder or file of PDF / txt / md / html documents.")],
+    domain: Domain,
+    loader: Annotated[str, typer.Option(help="Loader for the source format.")] = "files",
+    license_: Annotated[str, typer.Option("--license", help="License of the documents.")] = "",
+    do_prepare: Annotated[bool, typer.Option("--prepare/--no-prepare", help="Prepare it right away.")] = True,
+) -> None:
+    """Add your own corpus (a recipe under the data home) to a domain."""
+    config = _config()
+    recipe = api.add_recipe(name, config, source=source, domain=domain, loader=loader, license=license_)
+    out.print(f"added corpus '{recipe.name}' to the {recipe.domain} domain ({recipe.path})")
+    if do_prepare:
+        _print_prepare(api.prepare_corpus(name, config))
+        out.print(f"run `assistant index build {domain}` to index it")
+
+
+# --- index ----------------------------------------------------------------------------------------
+
+
+def _print_build(result: Any) -> None:
+    r = result.index
+    out.print(f"[bold]{r.name}[/]: {r.n_documents} documents, {r.n_chunks} chunks "
+              f"(added {r.added}, updated {r.updated}, removed {r.removed}, unchanged {r.unchanged}; "
+              f"embedded {r.chunks_embedded} chunks in {r.seconds:.1f}s"
+              + (f", {r.chunks_per_second:.1f} chunks/s" if r.chunks_embedded else "") + ")"
+              + (" [rebuilt]" if r.rebuilt else ""))
+
+
+@index_app.command("build")
+def index_build(
+    names: Annotated[list[str], typer.Argument(help="Index names: a domain (medical, finance) or a corpus.")],
+    rebuild: Annotated[bool, typer.Option(help="Build a fresh collection (the old one is kept until it succeeds).")] = False,
+) -> None:
+    """Create or bring up to date an index; prepares missing corpora, embeds only new or changed documents."""
+    config = _config()
+    for name in names:
+        result = api.build(name, config, rebuild=rebuild, on_prepare=lambda c: out.print(f"preparing corpus {c} ..."))
+        for report in result.prepared:
+            _print_prepare(report)
+        _print_build(result)
+
+
+@index_app.command("update")
+def index_update(
+    name: Annotated[str, typer.Argument(help="Index (domain) name.")],
+    add: Annotated[list[Path] | None, typer.Option("--add", help="Files or folders (PDF, txt, md, html) to add to the domain.")] = None,
+) -> None:
+    """Sync an existing index with its corpora, optionally adding your own files first."""
+    config = _config()
+    result = api.add_documents(name, add, config) if add else api.update_index(name, config)
+    for report in result.prepared:
+        _print_prepare(report)
+    _print_build(result)
+
+
+@index_app.command("remove")
+def index_remove(
+    name: Annotated[str, typer.Argument(help="Index name.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete an index (its Chroma collection, BM25 index and manifest). Prepared corpora are kept."""
+    config = _config()
+    status = api.index_status(name, config)
+    if not yes and not typer.confirm(f"delete index '{name}' ({status.n_chunks} chunks)?"):
+        raise typer.Exit(1)
+    api.remove_index(name, config)
+    out.print(f"removed index '{name}'")
+
+
+@index_app.command("status")
+def index_status(
+    name: Annotated[str, typer.Argument(help="Index name.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Documents, chunks, embedding model, store and last update of an index."""
+    status = api.index_status(name, _config())
+    data = dict(status.__dict__)
+    if as_json:
+        print(json.dumps(data, indent=2, default=str))
+        return
+    facets = data.pop("facets", {}) or {}
+    table = Table("field", "value", show_header=False)
+    for key, value in data.items():
+        table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
+    for key, values in facets.items():
+        table.add_row(f"{key} ({len(values)})", ", ".join(values[:12]) + (" ..." if len(values) > 12 else ""))
+    out.print(table)
+
+
+@index_app.command("list")
+def index_list() -> None:
+    """List the indexes under the data home."""
+    table = Table("name", "corpora", "documents", "chunks", "embedding model", "store", "updated")
+    for s in api.list_indexes(_config()):
+        table.add_row(s.name, ", ".join(s.corpora), str(s.n_documents), str(s.n_chunks), s.embedding_model,
+                      s.store, s.updated_at)
+    out.print(table)
+
+
+# --- ask ------------------------------------------------------------------------------------------
+
+
+def _filters(company: str | None, document: str | None, corpus: str | None, extra: list[str] | None) -> dict[str, str]:
+    filters = {k: v for k, v in (("company", company), ("document", document), ("corpus", corpus)) if v}
+    for item in extra or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise api.InputError(f"--filter expects KEY=VALUE, got '{item}'")
+        filters[key.strip()] = value.strip()
+    return filters
+
+
+Company = Annotated[str | None, typer.Option(help="Scope retrieval to one company (e.g. BOEING).")]
+DocumentOpt = Annotated[str | None, typer.Option("--document", help="Scope retrieval to one document (e.g. BOEING_2022_10K).")]
+CorpusOpt = Annotated[str | None, typer.Option("--corpus", help="Scope retrieval to one corpus (e.g. medquad).")]
+FilterOpt = Annotated[list[str] | None, typer.Option("--filter", help="Metadata filter KEY=VALUE (repeatable).")]
+TopK = Annotated[int | None, typer.Option("--top-k", "-k", help="Number of sources.")]
+Mode = Annotated[str | None, typer.Option(help="Retrieval mode: hybrid, dense or bm25.")]
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question.")],
+    domain: Domain = "medical",
+    strategy: Annotated[str | None, typer.Option("--strategy", "-s", help="base or rag (see `assistant strategies`).")] = None,
+    top_k: TopK = None,
+    mode: Mode = None,
+    company: Company = None,
+    document: DocumentOpt = None,
+    corpus: CorpusOpt = None,
+    filter_: FilterOpt = None,
+    max_new_tokens: Annotated[int | None, typer.Option(help="Cap on the answer's length in tokens.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole Answer as JSON.")] = False,
+) -> None:
+    """Answer a question from a domain, with the sources it cites."""
+    assistant = api.Assistant.load(domain)
+    answer = assistant.ask(question, strategy=strategy, top_k=top_k, mode=mode, max_new_tokens=max_new_tokens,
+                           filters=_filters(company, document, corpus, filter_) or None)
+    if as_json:
+        print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
+        return
+    out.print(answer.text or "[dim](empty answer)[/]", highlight=False)
+    out.print()
+    if answer.sources:
+        _print_sources(answer.sources)
+    for warning in answer.warnings:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    t = answer.timings
+    err.print(f"[dim]{answer.reason} | model {answer.model} | "
+              + " ".join(f"{k} {v:.2f}s" for k, v in t.items()) + "[/]", highlight=False)
+
+
+def _print_sources(sources: list[api.Source]) -> None:
+    table = Table("#", "title", "id", "page / URL", "score", "sim", "snippet", show_lines=False)
+    for i, s in enumerate(sources, 1):
+        snippet = " ".join(s.snippet.split())
+        table.add_row(str(i), s.title, s.doc_id, s.locator, f"{s.score:.3f}",
+                      "" if s.similarity is None else f"{s.similarity:.2f}",
+                      snippet[:160] + ("…" if len(snippet) > 160 else ""))
+    out.print(table)
+
+
+@app.command()
+def search(
+    question: Annotated[str, typer.Argument(help="The query.")],
+    domain: Domain = "medical",
+    top_k: TopK = None,
+    mode: Mode = None,
+    company: Company = None,
+    document: DocumentOpt = None,
+    corpus: CorpusOpt = None,
+    filter_: FilterOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Retrieve passages only (no generation): check what the index returns for a question."""
+    sources = api.Assistant.load(domain).retrieve(question, top_k=top_k, mode=mode,
+                                                  filters=_filters(company, document, corpus, filter_) or None)
+    if as_json:
+        print(json.dumps([s.to_dict() for s in sources], indent=2, ensure_ascii=False))
+    else:
+        _print_sources(sources)
+
+
+@app.command()
+def strategies() -> None:
+    """List the answer strategies."""
+    table = Table("strategy", "what it does")
+    for name, description in api.Assistant.strategies().items():
+        table.add_row(name, description)
+    out.print(table)
+
+
+@config_app.command("show")
+def config_show() -> None:
+    """Print the resolved configuration (defaults + <home>/assistant.yaml)."""
+    print(api.dump_config(_config()), end="")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 7860,
+) -> None:
+    """Start the Gradio app (app.py in the source checkout)."""
+    import runpy
+
+    app_file = api.PROJECT_ROOT / "app.py"
+    if not app_file.is_file():
+        raise api.InputError(f"app.py not found at {app_file}: serve runs from a source checkout")
+    sys.argv = [str(app_file), "--host", host, "--port", str(port)]
+    runpy.run_path(str(app_file), run_name="__main__")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

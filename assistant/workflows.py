@@ -1,0 +1,148 @@
+"""User-level operations that chain the modules: prepare what is missing, then build; add files to a domain.
+
+These are what the CLI commands and the app call (through the public API in `assistant/__init__.py`):
+
+    from assistant import build, add_documents, load_config
+    config = load_config()
+    build("medical", config)                         # prepares missing or stale corpora, then syncs the index
+    add_documents("finance", ["report.pdf"], config)  # copies into finance-uploads, prepares, syncs
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from assistant.config import Config
+from assistant.corpus import (
+    PrepareReport,
+    add_recipe,
+    corpora_for,
+    get_recipe,
+    is_prepared,
+    is_stale,
+    prepare,
+)
+from assistant.errors import InputError, NotFoundError
+from assistant.index import BuildReport, build_index, list_indexes
+
+SUPPORTED_FILES = (".pdf", ".txt", ".md", ".markdown", ".html", ".htm")
+MAX_UPLOAD_BYTES = 200 * 1024 * 1024
+
+
+@dataclass
+class BuildResult:
+    prepared: list[PrepareReport] = field(default_factory=list)
+    index: BuildReport | None = None
+
+
+def ensure_prepared(
+    name: str, config: Config, *, progress: bool = True, on_prepare: Callable[[str], None] | None = None
+) -> list[PrepareReport]:
+    """Prepare the corpora behind `name` (a domain or a corpus) that are missing or whose sources changed."""
+    reports = []
+    for corpus in corpora_for(name, config):
+        if not is_prepared(corpus, config) or is_stale(corpus, config):
+            if on_prepare:
+                on_prepare(corpus)
+            reports.append(prepare(corpus, config, progress=progress))
+    return reports
+
+
+def build(
+    name: str,
+    config: Config,
+    *,
+    rebuild: bool = False,
+    progress: bool = True,
+    on_prepare: Callable[[str], None] | None = None,
+) -> BuildResult:
+    """Create or bring up to date the index `name`: embeds only new or changed documents."""
+    result = BuildResult(prepared=ensure_prepared(name, config, progress=progress, on_prepare=on_prepare))
+    result.index = build_index(name, config, corpora=corpora_for(name, config), rebuild=rebuild, progress=progress)
+    return result
+
+
+def update(name: str, config: Config, *, progress: bool = True) -> BuildResult:
+    """Sync an existing index with its corpora (re-preparing those whose sources changed)."""
+    if name not in {s.name for s in list_indexes(config)}:
+        raise NotFoundError(f"there is no '{name}' index to update: create it with `assistant index build {name}`")
+    return build(name, config, progress=progress)
+
+
+def safe_name(name: str) -> str:
+    """A file name that cannot escape its folder or confuse a shell: [A-Za-z0-9._-], no leading dot."""
+    stem, suffix = Path(name).stem, Path(name).suffix.lower()
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._-") or "document"
+    return f"{stem[:120]}{suffix}"
+
+
+def _files(paths: Iterable[str | Path]) -> list[Path]:
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if not path.exists():
+            raise InputError(f"no such file or folder: {path}")
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_FILES))
+        elif path.suffix.lower() not in SUPPORTED_FILES:
+            raise InputError(f"{path.name}: unsupported file type (supported: {', '.join(SUPPORTED_FILES)})")
+        else:
+            found.append(path)
+    if not found:
+        raise InputError("no supported files to add (supported: " + ", ".join(SUPPORTED_FILES) + ")")
+    for path in found:
+        size = path.stat().st_size
+        if size == 0:
+            raise InputError(f"{path.name}: the file is empty")
+        if size > MAX_UPLOAD_BYTES:
+            raise InputError(f"{path.name}: {size / 1e6:.0f} MB is over the {MAX_UPLOAD_BYTES / 1e6:.0f} MB limit")
+    return found
+
+
+def uploads_corpus(domain: str) -> str:
+    return f"{domain}-uploads"
+
+
+def add_documents(domain: str, paths: Iterable[str | Path], config: Config, *, progress: bool = True) -> BuildResult:
+    """Copy files (PDF, text, markdown, HTML) into the domain's uploads corpus and sync the domain's index.
+
+    A file with the same (safe) name replaces the earlier version, which is then re-embedded.
+    """
+    config.domain(domain)
+    files = _files(paths)
+    corpus = uploads_corpus(domain)
+    folder = config.corpora_dir / corpus / "files"
+    try:
+        get_recipe(corpus, config)
+    except NotFoundError:
+        folder.mkdir(parents=True, exist_ok=True)
+        add_recipe(
+            corpus,
+            config,
+            source=folder,
+            domain=domain,
+            loader="files",
+            description=f"Files added to the {domain} domain (assistant index update --add, or the app)",
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    for src in files:
+        dest = folder / safe_name(src.name)
+        if dest.exists() and _digest(dest) == _digest(src):
+            continue
+        tmp = dest.with_name(f".{dest.name}.part")
+        shutil.copyfile(src, tmp)
+        tmp.replace(dest)
+    return build(domain, config, progress=progress)
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
