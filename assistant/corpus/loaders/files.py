@@ -1,0 +1,230 @@
+"""Files loader: folders of PDF, text, markdown and HTML files (the SEC filings, or a user's own documents).
+
+    assistant corpus prepare filings                                   # the shipped recipe (the PDF folder)
+    assistant corpus add mynotes --from ~/notes --domain medical       # a user's own folder, then prepare it
+
+A PDF gives one Document per page that has text (id `<corpus>:<file stem>:p<page>`, 1-based pages, locator
+"FILE.pdf, page N"), so that answers cite pages; a .txt / .md / .html file gives one Document. A file
+named like COMPANY_YEAR_FORM (`BOEING_2022_10K.pdf`, `ULTABEAUTY_2023Q4_EARNINGS.pdf`) gets company,
+year and form metadata, so that a question can be scoped to one company's filing.
+
+Bad files inside a folder (corrupt or password-protected PDF, empty file, text that is not UTF-8, an
+unsupported type) are skipped, counted by reason and named in a warning; a bad file given directly as
+the source raises InputError naming it. This loader makes no QA items.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from assistant.corpus.loaders import LoadResult, files_under, progress_bar, register_loader
+from assistant.errors import ConfigError, InputError
+from assistant.types import Document, MetaValue
+
+if TYPE_CHECKING:
+    from assistant.corpus.recipes import Recipe
+
+PDF = (".pdf",)
+TEXT = (".txt", ".md", ".markdown")
+HTML = (".html", ".htm")
+SUPPORTED = PDF + TEXT + HTML
+
+# BOEING_2022_10K, JOHNSON_JOHNSON_2022_10K, ULTABEAUTY_2023Q4_EARNINGS
+FILING_NAME = re.compile(r"^(?P<company>.+?)_(?P<year>(?:19|20)\d{2})(?P<quarter>Q[1-4])?_(?P<form>[A-Za-z0-9-]+)$")
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
+_RUNS = re.compile(r"[ \t\u00a0]{2,}")
+_DOLLAR = re.compile(r"\$ +(?=[\d(])")
+
+
+class FileProblem(Exception):
+    """A file that cannot be used: `reason` is the skipped-count key, the message says why and the fix."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def filing_metadata(stem: str) -> dict[str, MetaValue]:
+    match = FILING_NAME.match(stem)
+    if not match:
+        return {}
+    meta: dict[str, MetaValue] = {
+        "company": match["company"],
+        "year": int(match["year"]),
+        "form": match["form"],
+    }
+    if match["quarter"]:
+        meta["quarter"] = match["quarter"]
+    return meta
+
+
+def pretty(stem: str) -> str:
+    return " ".join(stem.replace("_", " ").split())
+
+
+def clean_page(text: str) -> str:
+    """Tidy a page extracted in layout mode: strip the column padding but keep each table row on one line.
+
+    Runs of spaces become two spaces (a visible column break, unlike a single space between words),
+    "$      737,877" becomes "$737,877", and blank lines collapse to one. A line whose every word is
+    padded (justified prose) gets single spaces back.
+    """
+    lines: list[str] = []
+    for raw in text.splitlines():
+        line = _DOLLAR.sub("$", _RUNS.sub("  ", raw.strip()))
+        cells = line.split("  ")
+        if len(cells) >= 6 and all(" " not in c for c in cells):
+            line = " ".join(cells)  # a justified line of prose, padded word by word: not a table row
+        if line or (lines and lines[-1]):
+            lines.append(line)
+    return "\n".join(lines).strip()
+
+
+def _open_pdf(path: Path) -> Any:
+    """A pypdf reader with its pages countable; raises FileProblem for a corrupt or locked file."""
+    import pypdf
+    from pypdf.errors import DependencyError, PdfReadError
+
+    try:
+        reader = pypdf.PdfReader(path)
+        # pypdf already tried the empty user password (EDGAR PDFs are encrypted that way, only to set
+        # permissions); a PDF that needs a real password cannot be read
+        if reader.is_encrypted and reader.decrypt("") == pypdf.PasswordType.NOT_DECRYPTED:
+            raise FileProblem("encrypted_pdf", "the PDF is protected by a password (decrypt it first, e.g. `qpdf --decrypt`)")
+        len(reader.pages)
+    except DependencyError as exc:
+        raise FileProblem("encrypted_pdf", f"the PDF is encrypted and needs an extra package to open ({exc})") from None
+    except FileProblem:
+        raise
+    except (PdfReadError, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise FileProblem("corrupt_pdf", f"not a readable PDF ({exc.__class__.__name__}: {exc})") from None
+    return reader
+
+
+def _page_text(reader: Any, index: int, mode: str) -> str | None:
+    """The text of page `index`, or None when pypdf cannot get at it at all."""
+    try:
+        page = reader.pages[index]
+    except Exception:  # a broken page object in an otherwise readable file
+        return None
+    try:
+        return page.extract_text(extraction_mode=mode) if mode == "layout" else page.extract_text()
+    except Exception:  # layout mode trips on some odd fonts; plain mode still gets the words
+        try:
+            return page.extract_text()
+        except Exception:
+            return None
+
+
+def _read_text(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FileProblem(
+            "not_utf8", f"not UTF-8 text (byte {exc.start}); re-save it as UTF-8, e.g. `iconv -f latin1 -t utf-8`"
+        ) from None
+
+
+def _html(path: Path) -> tuple[str, str]:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(path.read_bytes(), "html.parser")
+    title = " ".join(soup.title.get_text().split()) if soup.title else ""
+    for tag in soup(["script", "style", "noscript", "template", "head"]):
+        tag.decompose()
+    lines = [" ".join(line.split()) for line in soup.get_text("\n").splitlines()]
+    return title, "\n".join(line for line in lines if line)
+
+
+def _file_documents(path: Path, base: Path, corpus: str, options: dict[str, Any], result: LoadResult, progress: bool) -> list[Document]:
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED:
+        raise FileProblem("unsupported_type", f"unsupported file type '{suffix or path.name}' (supported: {', '.join(SUPPORTED)})")
+    if path.stat().st_size == 0:
+        raise FileProblem("empty_file", "the file is empty")
+    rel = path.relative_to(base).as_posix()
+    key = rel[: -len(path.suffix)] if path.suffix else rel  # the stem, with its sub-folder when nested
+    meta: dict[str, MetaValue] = {"document": key, "file": rel, **filing_metadata(path.stem)}
+    if suffix in PDF:
+        # Layout mode keeps each table row on one line ("Total revenues $66,608 $62,286 $58,158"); plain
+        # mode does so for the EDGAR 10-Ks but puts every cell of the Ulta release's wkhtmltopdf tables
+        # on a line of its own ("Cash and cash equivalents\n$\n737,877\n$\n431,560"). Layout costs ~20% more time.
+        mode = options.get("pdf_mode", "layout")
+        if mode not in ("layout", "plain"):
+            raise ConfigError(f"corpus '{corpus}': options.pdf_mode must be 'layout' or 'plain', got {mode!r}")
+        reader = _open_pdf(path)
+        n_pages = len(reader.pages)
+        docs = []
+        pages = progress_bar(range(1, n_pages + 1), enabled=progress and n_pages > 20, desc=f"  {path.name}", unit="page", leave=False)
+        for number in pages:
+            raw = _page_text(reader, number - 1, mode)
+            text = clean_page(raw or "")
+            if not text:
+                result.skip("empty_page" if raw is not None else "unreadable_page")
+                continue
+            docs.append(
+                Document(
+                    id=f"{corpus}:{key}:p{number}",
+                    corpus=corpus,
+                    title=f"{pretty(path.stem)} — page {number}",
+                    text=text,
+                    locator=f"{rel}, page {number}",
+                    metadata={**meta, "page": number, "pages": n_pages},
+                )
+            )
+        if not docs:
+            raise FileProblem("no_text", f"none of its {n_pages} pages has extractable text (a scan? run OCR first)")
+        return docs
+    if suffix in HTML:
+        title, text = _html(path)
+    else:
+        text = _read_text(path).strip()
+        heading = _HEADING.search(text)
+        title = heading.group(1).strip() if heading else ""
+    if not text.strip():
+        raise FileProblem("empty_file", "the file has no text")
+    return [Document(id=f"{corpus}:{key}", corpus=corpus, title=title or pretty(path.stem), text=text, locator=rel, metadata=meta)]
+
+
+@register_loader("files")
+def load_files(sources: list[Path], recipe: Recipe, progress: bool) -> LoadResult:
+    corpus = recipe.name
+    result = LoadResult(documents=[], qa=[])
+    # (file, folder its id is relative to, strict): a file named as the source itself must be usable
+    todo: list[tuple[Path, Path, bool]] = []
+    for src in sources:
+        if src.is_dir():
+            todo += [(p, src, False) for p in files_under([src])]
+        else:
+            todo.append((src, src.parent, True))
+    documents: list[Document] = []
+    pypdf_log = logging.getLogger("pypdf")
+    level = pypdf_log.level
+    pypdf_log.setLevel(logging.ERROR)  # "Ignoring wrong pointing object" and the like, once per odd PDF
+    try:
+        for path, base, strict in progress_bar(todo, enabled=progress, desc=corpus, unit="file"):
+            try:
+                try:
+                    documents += _file_documents(path, base, corpus, recipe.options, result, progress)
+                except OSError as exc:  # vanished, unreadable, a broken link
+                    raise FileProblem("unreadable_file", f"cannot be read ({exc.strerror or exc})") from None
+            except FileProblem as problem:
+                if strict:
+                    raise InputError(f"{path}: {problem}") from None
+                result.skip(problem.reason, f"skipped {path}: {problem}")
+    finally:
+        pypdf_log.setLevel(level)
+    if not documents:
+        where = ", ".join(str(s) for s in sources)
+        why = ", ".join(f"{n} {reason}" for reason, n in sorted(result.skipped.items()))
+        raise InputError(
+            f"corpus '{corpus}': no usable documents in {where}"
+            + (f" (skipped: {why})" if why else "")
+            + f"; supported types: {', '.join(SUPPORTED)}"
+        )
+    result.documents = documents
+    return result
