@@ -34,3 +34,12 @@ def shared_data() -> Path:
     if not (root / "medical" / "pubmedqa" / "ori_pqal.json").is_file():
         pytest.skip(f"shipped data not found at {root} (set ASSISTANT_DATA)")
     return root
+
+
+# ---- tiny generation model (tests/fakes.py): a random 2-layer Llama + byte tokenizer, built once ----
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A local transformers folder with a tiny random chat model; use it as `generation.model`."""
+    from tests.fakes import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("tiny-model") / "tiny-llama")

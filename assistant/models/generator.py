@@ -1,0 +1,409 @@
+"""The Generator: one loaded causal LM with its tokenizer, for chat generation, streaming and option scoring.
+
+    from assistant.models import load_generator
+    gen = load_generator(config)                      # loaded once per process, shared by app threads
+    msgs = [{"role": "user", "content": "Is aspirin an NSAID?"}]
+    out = gen.generate(msgs)                          # Generation(text, prompt_tokens, output_tokens, ...)
+    for piece in gen.stream(msgs): print(piece, end="")
+    gen.score_options(msgs, ["yes", "no", "maybe"])   # log-likelihood of each option as the reply
+
+`gen.model` is the plain transformers model, so peft adapters are attached to it without reloading
+the base (`gen.model.load_adapter(path, adapter_name="medical-sft")`), then chosen per call:
+`gen.generate(msgs, adapter="medical-sft")`; `adapter=None` runs the base with adapters disabled.
+The switch happens under `gen.lock`, with the generation, so app threads never see each other's adapter.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from assistant.config import Config, GenerationConfig
+from assistant.errors import InputError, ModelUnavailableError, unknown
+from assistant.models.loading import load_folder, resolve_model
+from assistant.models.streaming import DONE, StopCriteria, TokenQueue, visible_text
+
+Message = Mapping[str, str]
+# A list of chat messages, or a string that is already rendered (e.g. with a prefilled reply).
+Prompt = str | Sequence[Message]
+FinishReason = Literal["stop", "length"]
+
+# End-of-turn tokens of common chat formats; those in the vocabulary also stop generation.
+END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>")
+
+
+@dataclass
+class Generation:
+    text: str
+    prompt_tokens: int
+    output_tokens: int
+    seconds: float
+    finish_reason: FinishReason
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.output_tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+class Generator:
+    """A model + tokenizer on CPU in eval mode; generation is serialised by `lock` (torch is not re-entrant)."""
+
+    def __init__(
+        self,
+        name: str,
+        model: Any,
+        tokenizer: Any,
+        config: GenerationConfig,
+        *,
+        path: Path | None = None,
+        lock: threading.RLock | None = None,
+    ) -> None:
+        from transformers import GenerationConfig as HFGenerationConfig
+
+        self.name = name
+        self.path = path
+        self.model = model
+        self.tokenizer = tokenizer
+        self.config = config
+        self.lock = lock or threading.RLock()
+        text_config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+        max_positions = int(getattr(text_config, "max_position_embeddings", 0) or 1 << 30)
+        self.context_length: int = min(max_positions, config.max_input_tokens + config.max_new_tokens)
+        # The prompt needs room for at least one new token.
+        self.max_input_tokens: int = min(config.max_input_tokens, self.context_length - 1)
+        self.eos_token_ids = self._end_tokens()
+        pad = tokenizer.pad_token_id
+        self.pad_token_id: int = pad if pad is not None else self.eos_token_ids[0]
+        # Decoding is set by GenerationConfig alone: a hub model's generation_config.json (do_sample,
+        # top_p, ...) would otherwise fill every unset generate() argument behind our back.
+        model.generation_config = HFGenerationConfig(
+            bos_token_id=tokenizer.bos_token_id, eos_token_id=self.eos_token_ids, pad_token_id=self.pad_token_id
+        )
+
+    def _end_tokens(self) -> list[int]:
+        ids: list[int] = []
+        if self.tokenizer.eos_token_id is not None:
+            ids.append(int(self.tokenizer.eos_token_id))
+        vocab = self.tokenizer.get_vocab()
+        ids += [int(vocab[t]) for t in END_OF_TURN if t in vocab]
+        configured = getattr(self.model.generation_config, "eos_token_id", None)
+        ids += [configured] if isinstance(configured, int) else list(configured or [])
+        if not ids:
+            raise ModelUnavailableError(
+                f"generation model '{self.name}' has no end-of-sequence token in its tokenizer to stop generation"
+            )
+        return list(dict.fromkeys(ids))
+
+    # ---------------------------------------------------------------- text <-> tokens
+    def render(self, messages: Sequence[Message], *, add_generation_prompt: bool = True) -> str:
+        """The prompt text for `messages` in the model's chat template (plain "role: content" without one)."""
+        if isinstance(messages, str) or not messages:
+            raise InputError("messages must be a non-empty list of {'role': ..., 'content': ...}")
+        msgs = [{"role": str(m["role"]), "content": str(m["content"])} for m in messages]
+        if getattr(self.tokenizer, "chat_template", None):
+            return str(
+                self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=add_generation_prompt)
+            )
+        text = "\n".join(f"{m['role']}: {m['content']}" for m in msgs)
+        return text + ("\nassistant:" if add_generation_prompt else "")
+
+    def encode(self, text: str) -> list[int]:
+        # No added BOS/EOS: rendered chat text already carries the special tokens the template wants.
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.encode(text))
+
+    def truncate(self, text: str, max_tokens: int) -> str:
+        """`text` cut to at most `max_tokens` tokens, at a token boundary, keeping the original characters."""
+        if max_tokens <= 0:
+            return ""
+        try:
+            enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+            offsets = enc["offset_mapping"]
+        except (NotImplementedError, TypeError, ValueError):  # slow tokenizers have no offsets
+            ids = self.encode(text)
+            return text if len(ids) <= max_tokens else self.tokenizer.decode(ids[:max_tokens])
+        if len(offsets) <= max_tokens:
+            return text
+        # Cut where the first dropped token starts; a character split over byte tokens is dropped whole.
+        n = max_tokens
+        cut = text[: offsets[n][0]]
+        while n > 0 and self.count_tokens(cut) > max_tokens:  # re-tokenizing a prefix can differ slightly
+            n -= 1
+            cut = text[: offsets[n][0]]
+        return cut
+
+    def prompt_ids(self, prompt: Prompt) -> list[int]:
+        """Token ids of a prompt, or InputError when it does not fit the model's input budget."""
+        text = prompt if isinstance(prompt, str) else self.render(prompt)
+        ids = self.encode(text)
+        if len(ids) > self.max_input_tokens:
+            limit = (
+                "generation.max_input_tokens"
+                if self.max_input_tokens == self.config.max_input_tokens
+                else "the model's context"
+            )
+            raise InputError(
+                f"the prompt is {len(ids)} tokens; the model reads at most {self.max_input_tokens} ({limit})"
+            )
+        if not ids:
+            raise InputError("the prompt is empty")
+        return ids
+
+    # ---------------------------------------------------------------- adapters
+    @property
+    def adapters(self) -> list[str]:
+        """Names of the peft adapters attached to `model` (with `model.load_adapter`)."""
+        if not getattr(self.model, "_hf_peft_config_loaded", False):
+            return []
+        return list(getattr(self.model, "peft_config", {}))
+
+    def _check_adapter(self, adapter: str | None) -> None:
+        if adapter is not None and adapter not in self.adapters:
+            raise unknown("adapter loaded on this model", adapter, self.adapters)
+
+    def _activate(self, adapter: str | None) -> None:
+        """Select `adapter` (None: the plain base) for the next forward passes. Callers hold `self.lock`."""
+        self._check_adapter(adapter)
+        if adapter is not None:
+            self.model.set_adapter(adapter)
+            self.model.enable_adapters()
+        elif self.adapters:
+            self.model.disable_adapters()
+
+    # ---------------------------------------------------------------- generation
+    def generate(
+        self,
+        messages: Prompt,
+        *,
+        max_new_tokens: int | None = None,
+        temperature: float | None = None,
+        stop: Sequence[str] = (),
+        adapter: str | None = None,
+    ) -> Generation:
+        """The model's reply: greedy when temperature is 0; ends at end-of-turn, a stop string or the length."""
+        ids = self.prompt_ids(messages)
+        stop = _as_list(stop)
+        with self.lock:
+            start = time.perf_counter()  # compute time, not time spent queueing behind other threads
+            self._activate(adapter)
+            new = self._run(ids, max_new_tokens, temperature, stop)
+            seconds = time.perf_counter() - start
+        raw = self.tokenizer.decode(new, skip_special_tokens=True)
+        return Generation(
+            text=visible_text(raw, stop, final=True),
+            prompt_tokens=len(ids),
+            output_tokens=len(new),
+            seconds=seconds,
+            finish_reason=self._finish(new, raw, stop, ids, max_new_tokens),
+        )
+
+    def stream(
+        self,
+        messages: Prompt,
+        *,
+        max_new_tokens: int | None = None,
+        temperature: float | None = None,
+        stop: Sequence[str] = (),
+        adapter: str | None = None,
+    ) -> Iterator[str]:
+        """Text pieces as they are generated; joined, they equal `generate(...).text` for the same input.
+
+        Generation runs in a worker thread; each new token is decoded with all earlier ones (so multi-byte
+        characters and stop strings come out whole) and only the stable new part is yielded. Closing the
+        iterator early stops generation at the next token.
+        """
+        # Checked here, not on the first next(): a too-long prompt fails where stream() is called.
+        ids = self.prompt_ids(messages)
+        self._check_adapter(adapter)
+        return self._stream(ids, max_new_tokens, temperature, _as_list(stop), adapter)
+
+    def _stream(
+        self,
+        ids: list[int],
+        max_new_tokens: int | None,
+        temperature: float | None,
+        stop: Sequence[str],
+        adapter: str | None,
+    ) -> Iterator[str]:
+        tokens: queue.Queue[Any] = queue.Queue()
+        cancel = threading.Event()
+        errors: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                # The worker takes the lock (not the consumer, whose next() calls may come from
+                # different threads in a web server); do not hold gen.lock while iterating.
+                with self.lock:
+                    self._activate(adapter)
+                    self._run(ids, max_new_tokens, temperature, stop, streamer=TokenQueue(tokens), cancel=cancel)
+            except BaseException as exc:  # handed to the consumer, which re-raises it
+                errors.append(exc)
+            finally:
+                tokens.put(DONE)
+
+        worker = threading.Thread(target=work, name="assistant-generate", daemon=True)
+        worker.start()
+        new: list[int] = []
+        sent = ""
+        try:
+            while (item := tokens.get()) is not DONE:
+                new.extend(item)
+                text = visible_text(self.tokenizer.decode(new, skip_special_tokens=True), stop, final=False)
+                if len(text) > len(sent) and text.startswith(sent):
+                    yield text[len(sent) :]
+                    sent = text
+            worker.join()
+            if errors:
+                raise errors[0]
+            text = visible_text(self.tokenizer.decode(new, skip_special_tokens=True), stop, final=True)
+            if len(text) > len(sent) and text.startswith(sent):
+                yield text[len(sent) :]
+        finally:
+            cancel.set()
+            worker.join()
+
+    def _max_new(self, n_prompt: int, max_new_tokens: int | None) -> int:
+        wanted = max_new_tokens if max_new_tokens is not None else self.config.max_new_tokens
+        return max(1, min(wanted, self.context_length - n_prompt))
+
+    def _run(
+        self,
+        ids: list[int],
+        max_new_tokens: int | None,
+        temperature: float | None,
+        stop: Sequence[str],
+        *,
+        streamer: Any = None,
+        cancel: threading.Event | None = None,
+    ) -> list[int]:
+        """Generated token ids (the prompt excluded). Callers hold `self.lock`."""
+        import torch
+        from transformers import StoppingCriteriaList
+
+        temp = self.config.temperature if temperature is None else temperature
+        if temp < 0:
+            raise InputError(f"temperature must be >= 0, got {temp}")
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": self._max_new(len(ids), max_new_tokens),
+            "do_sample": temp > 0,
+            "repetition_penalty": self.config.repetition_penalty,
+        }
+        if temp > 0:
+            kwargs["temperature"] = temp
+        criteria = [StopCriteria(self.tokenizer, len(ids), [s for s in stop if s], cancel)]
+        input_ids = torch.tensor([ids], dtype=torch.long)
+        # inference_mode is per thread: the streaming worker needs its own.
+        with torch.inference_mode():
+            out = self.model.generate(
+                input_ids=input_ids,
+                attention_mask=torch.ones_like(input_ids),
+                stopping_criteria=StoppingCriteriaList(criteria),
+                streamer=streamer,
+                **kwargs,
+            )
+        return list(out[0, len(ids) :].tolist())
+
+    def _finish(
+        self, new: list[int], raw: str, stop: Sequence[str], ids: list[int], max_new_tokens: int | None
+    ) -> FinishReason:
+        if new and new[-1] in self.eos_token_ids:
+            return "stop"
+        if any(s and s in raw for s in stop):
+            return "stop"
+        return "length" if len(new) >= self._max_new(len(ids), max_new_tokens) else "stop"
+
+    # ---------------------------------------------------------------- scoring
+    def score_options(
+        self, messages: Prompt, options: Sequence[str], *, normalize: bool = False, adapter: str | None = None
+    ) -> list[float]:
+        """Log-likelihood of each option as the assistant's reply: the sum of its tokens' log-probs.
+
+        The prompt is run once; its KV cache is copied across a batch of the options, so scoring
+        k options costs about one prompt pass plus k short continuations. `normalize` divides by the
+        option's token count (for options of different lengths).
+        """
+        import torch
+
+        if isinstance(options, str):
+            raise InputError("options must be a list of strings, not one string")
+        if not options:
+            return []
+        ids = self.prompt_ids(messages)
+        option_ids = [self.encode(o) for o in options]
+        for option, toks in zip(options, option_ids, strict=True):
+            if not toks:
+                raise InputError(f"cannot score the empty option {option!r}")
+        longest = max(len(t) for t in option_ids)
+        if len(ids) + longest > self.context_length:
+            raise InputError(
+                f"the prompt and the longest option are {len(ids) + longest} tokens; "
+                f"the model reads at most {self.context_length}"
+            )
+        with self.lock, torch.inference_mode():
+            self._activate(adapter)
+            out = self.model(input_ids=torch.tensor([ids]), use_cache=True, logits_to_keep=1)
+            first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
+            scores = torch.stack([first[t[0]] for t in option_ids])
+            if longest > 1:
+                n = len(option_ids)
+                cache = out.past_key_values
+                cache.batch_repeat_interleave(n)
+                batch = torch.full((n, longest), self.pad_token_id, dtype=torch.long)
+                mask = torch.zeros((n, len(ids) + longest), dtype=torch.long)
+                mask[:, : len(ids)] = 1
+                for row, toks in enumerate(option_ids):
+                    batch[row, : len(toks)] = torch.tensor(toks)
+                    mask[row, len(ids) : len(ids) + len(toks)] = 1
+                # Right padding keeps every real token at its true position; padded logits are masked out.
+                rest = self.model(input_ids=batch, attention_mask=mask, past_key_values=cache, use_cache=False)
+                logp = torch.log_softmax(rest.logits[:, :-1].float(), dim=-1)
+                picked = logp.gather(-1, batch[:, 1:, None]).squeeze(-1)
+                scores = scores + (picked * mask[:, len(ids) + 1 :].float()).sum(dim=1)
+        values = scores.tolist()
+        if normalize:
+            values = [v / len(t) for v, t in zip(values, option_ids, strict=True)]
+        return [float(v) for v in values]
+
+
+def _as_list(stop: Sequence[str]) -> list[str]:
+    # stop="Question:" is one stop string, not nine one-character ones.
+    return [stop] if isinstance(stop, str) else [s for s in stop if s]
+
+
+# ---------------------------------------------------------------- one per process
+_GENERATORS: dict[tuple[GenerationConfig, str], Generator] = {}
+# Models by resolved folder: generators that differ only in decoding settings share one model and lock.
+_MODELS: dict[str, tuple[Any, Any, threading.RLock]] = {}
+_LOADING = threading.Lock()
+
+
+def load_generator(config: Config) -> Generator:
+    """The Generator for `config.generation`, loaded once per process (and per cache dir)."""
+    key = (config.generation, str(config.cache_dir))
+    if key in _GENERATORS:
+        return _GENERATORS[key]
+    with _LOADING:
+        if key not in _GENERATORS:
+            path = resolve_model(config.generation.model, config)
+            if str(path) not in _MODELS:
+                model, tokenizer = load_folder(path)
+                _MODELS[str(path)] = (model, tokenizer, threading.RLock())
+            model, tokenizer, lock = _MODELS[str(path)]
+            _GENERATORS[key] = Generator(
+                config.generation.model, model, tokenizer, config.generation, path=path, lock=lock
+            )
+    return _GENERATORS[key]
+
+
+def clear_generators() -> None:
+    """Forget loaded models (tests; a long-lived process that changes models to free memory)."""
+    with _LOADING:
+        _GENERATORS.clear()
+        _MODELS.clear()

