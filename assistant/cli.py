@@ -83,7 +83,7 @@ def corpus_list() -> None:
             m = api.corpus_manifest(recipe.name, config)
             counts = m.get("counts", {})
             row = ["yes" + (" (stale)" if api.is_stale(recipe.name, config) else ""),
-                   str(counts.get("documents", "")), str(counts.get("train", "")), str(counts.get("test", ""))]
+                   str(counts.get("documents", "")), str(counts.get("qa_train", "")), str(counts.get("qa_test", ""))]
         else:
             row = ["no", "", "", ""]
         table.add_row(recipe.name, recipe.domain, recipe.loader, *row, recipe.license)
@@ -112,12 +112,9 @@ def corpus_prepare(
 
 
 def _print_prepare(report: Any) -> None:
-    skipped = ", ".join(f"{k}: {v}" for k, v in sorted(report.skipped.items()) if v) or "none"
-    out.print(f"[bold]{report.name}[/] ({report.domain}): {report.n_documents} documents, "
-              f"{report.n_train} train / {report.n_test} test questions; skipped: {skipped}; "
-              f"{report.seconds:.1f}s -> {report.path}")
+    out.print(report.summary(), highlight=False)
     for warning in report.warnings[:10]:
-        err.print(f"  warning: {warning}")
+        err.print(f"  warning: {warning}", highlight=False)
     if len(report.warnings) > 10:
         err.print(f"  ... and {len(report.warnings) - 10} more warnings")
 

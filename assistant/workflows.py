@@ -22,6 +22,7 @@ from assistant.corpus import (
     PrepareReport,
     add_recipe,
     corpora_for,
+    get_loader,
     get_recipe,
     is_prepared,
     is_stale,
@@ -118,10 +119,10 @@ def add_documents(domain: str, paths: Iterable[str | Path], config: Config, *, p
     corpus = uploads_corpus(domain)
     folder = config.corpora_dir / corpus / "files"
     try:
-        get_recipe(corpus, config)
+        recipe = get_recipe(corpus, config)
     except NotFoundError:
         folder.mkdir(parents=True, exist_ok=True)
-        add_recipe(
+        recipe = add_recipe(
             corpus,
             config,
             source=folder,
@@ -130,6 +131,10 @@ def add_documents(domain: str, paths: Iterable[str | Path], config: Config, *, p
             description=f"Files added to the {domain} domain (assistant index update --add, or the app)",
         )
     folder.mkdir(parents=True, exist_ok=True)
+    # Read each new file on its own first: a corrupt, encrypted or empty file is refused with its name
+    # before anything is copied (in a folder import it would only be skipped with a warning).
+    for src in files:
+        get_loader(recipe.loader)([src], recipe, False)
     for src in files:
         dest = folder / safe_name(src.name)
         if dest.exists() and _digest(dest) == _digest(src):

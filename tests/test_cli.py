@@ -1,0 +1,139 @@
+"""The `assistant` command through typer's runner, on a tiny model, the hash embedder and a user corpus.
+
+Everything a user does from the shell: add a folder, build, ask (text and --json), search, update with new
+files, status, list, remove; and every user error exits 2 with one line naming the input.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from assistant.cli import app
+
+runner = CliRunner()
+
+DOCS = {
+    "glaucoma.md": "# Glaucoma\n\nGlaucoma is a group of eye diseases that damage the optic nerve. "
+    "Raised intraocular pressure is the main risk factor.",
+    "asthma.txt": "Asthma is a chronic disease of the airways. Inhaled corticosteroids reduce attacks.",
+    "ACME_2022_10K.html": "<html><head><title>ACME 2022 annual report</title></head><body><p>ACME total revenue "
+    "was $12.4 billion in 2022, up 8% from 2021.</p><script>var x = 1;</script></body></html>",
+}
+
+
+@pytest.fixture
+def cli_home(home: Path, tiny_model_dir: Path, tmp_path: Path) -> Path:
+    (home / "assistant.yaml").write_text(
+        "embedding: {model: 'hash:384', quantize: false}\n"
+        f"generation: {{model: '{tiny_model_dir}', max_new_tokens: 12, max_input_tokens: 1536}}\n"
+        "retrieval: {top_k: 2}\n"
+        "domains:\n  notes: {description: test notes, instruction: Answer briefly.}\n"
+    )
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, text in DOCS.items():
+        (docs / name).write_text(text, encoding="utf-8")
+    return docs
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def built(docs: Path) -> None:
+    code, out = run("corpus", "add", "mynotes", "--from", str(docs), "--domain", "notes")
+    assert code == 0, out
+    assert "3 documents" in out
+    code, out = run("index", "build", "notes")
+    assert code == 0, out
+    assert "3 documents" in out
+
+
+def test_user_path_add_build_ask_search_update_remove(cli_home: Path, tmp_path: Path) -> None:
+    built(cli_home)
+
+    code, out = run("index", "status", "notes", "--json")
+    status = json.loads(out)
+    assert code == 0 and status["n_documents"] == 3 and status["corpora"] == ["mynotes"]
+
+    code, out = run("ask", "What damages the optic nerve in glaucoma?", "--domain", "notes", "--json")
+    assert code == 0, out
+    answer = json.loads(out)
+    assert answer["strategy"] == "rag" and answer["domain"] == "notes"
+    assert answer["sources"][0]["doc_id"] == "mynotes:glaucoma"
+    assert answer["sources"][0]["locator"] and answer["sources"][0]["snippet"]
+    assert set(answer["timings"]) >= {"retrieve", "generate", "total"}
+    assert answer["usage"]["output_tokens"] <= 12
+    assert all(1 <= c <= len(answer["sources"]) for c in answer["citations"])
+
+    code, out = run("ask", "What damages the optic nerve?", "-d", "notes")
+    assert code == 0 and "glaucoma" in out.lower()  # the sources table
+
+    code, out = run("ask", "What is asthma?", "-d", "notes", "--strategy", "base", "--json")
+    assert code == 0 and json.loads(out)["sources"] == []
+
+    code, out = run("search", "ACME revenue 2022", "-d", "notes", "--json")
+    hits = json.loads(out)
+    assert code == 0 and hits[0]["doc_id"] == "mynotes:ACME_2022_10K"
+
+    new = tmp_path / "new.md"
+    new.write_text("# Migraine\n\nMigraine headaches are often preceded by an aura.")
+    code, out = run("index", "update", "notes", "--add", str(new))
+    assert code == 0, out
+    code, out = run("search", "migraine aura", "-d", "notes", "--json")
+    assert json.loads(out)[0]["doc_id"] == "notes-uploads:new"
+
+    code, out = run("index", "build", "notes")
+    assert code == 0 and "embedded 0 chunks" in out  # nothing changed: nothing re-embedded
+
+    code, out = run("index", "list")
+    assert code == 0 and "notes" in out
+    code, out = run("index", "remove", "notes", "--yes")
+    assert code == 0
+    code, out = run("ask", "x?", "-d", "notes")
+    assert code == 2 and "not built" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["ask", "", "-d", "notes", "--strategy", "base"], "question is empty"),
+        (["ask", "x?", "-d", "legal"], "unknown domain 'legal'"),
+        (["ask", "x?", "-d", "notes", "--strategy", "magic"], "unknown strategy 'magic'"),
+        (["ask", "x?", "-d", "notes", "--filter", "company"], "--filter expects KEY=VALUE"),
+        (["corpus", "prepare", "nope"], "unknown"),
+        (["corpus", "prepare"], "name a corpus"),
+        (["index", "status", "nope"], "unknown index 'nope'"),
+        (["index", "update", "notes"], "no 'notes' index"),
+        (["corpus", "add", "x", "--from", "/no/such/dir", "--domain", "notes"], "/no/such/dir"),
+        (["index", "update", "notes", "--add", "/no/such.pdf"], "no such file"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line(cli_home: Path, args: list[str], needle: str) -> None:
+    code, out = run(*args)
+    assert code == 2, out
+    assert needle in out
+    assert "Traceback" not in out
+    assert len([line for line in out.splitlines() if line.strip()]) <= 2
+
+
+def test_corrupt_upload_is_a_clear_error_and_loses_nothing(cli_home: Path, tmp_path: Path) -> None:
+    built(cli_home)
+    bad = tmp_path / "broken.pdf"
+    bad.write_bytes(b"%PDF-1.4 this is not really a pdf")
+    code, out = run("index", "update", "notes", "--add", str(bad))
+    assert code == 2 and "broken.pdf" in out
+    code, out = run("index", "status", "notes", "--json")
+    assert json.loads(out)["n_documents"] == 3
+
+
+def test_help_is_fast_and_lists_commands() -> None:
+    code, out = run("--help")
+    assert code == 0
+    for command in ("corpus", "index", "ask", "search", "serve"):
+        assert command in out
