@@ -17,12 +17,13 @@ ranking score) and `similarity` (cosine of question and chunk, comparable across
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from assistant.config import Config, EmbeddingConfig
+from assistant.config import Config
 from assistant.embeddings import Embedder, load_embedder
 from assistant.errors import ConfigError, InputError, NotFoundError
 from assistant.index import manifest as mf
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
 
 MODES = ("dense", "bm25", "hybrid")
+VECTOR_FIELDS = ("model", "quantize", "max_seq_length")
 FilterValue = MetaValue | Sequence[MetaValue]
 # shown as Source fields already, or bookkeeping only
 _HIDDEN_META = frozenset({"doc_id", "title", "locator", "corpus", "doc_hash"})
@@ -67,12 +69,16 @@ class Retriever:
         """Load index `name`: its manifest, the embedder that built it, its collection and BM25 index."""
         data = mf.read_manifest(name, config)
         emb = data.get("embedding", {})
+        # The fields that shape the vectors come from the manifest (an index is queried with the model that
+        # built it); the others (e.g. worker threads) from the current config.
+        stored = emb.get("config", {})
         try:
-            embedder = load_embedder(EmbeddingConfig(**emb.get("config", {})))
-        except TypeError as exc:
-            raise ConfigError(
-                f"index '{name}': embedding config in its manifest is not usable ({exc})"
-            ) from None
+            embedding = dataclasses.replace(
+                config.embedding, **{k: stored[k] for k in VECTOR_FIELDS if k in stored}
+            )
+        except (TypeError, ConfigError) as exc:
+            raise ConfigError(f"index '{name}': embedding config in its manifest is not usable ({exc})") from None
+        embedder = load_embedder(embedding)
         if embedder.name != emb.get("model"):
             raise ConfigError(
                 f"index '{name}' was built with '{emb.get('model')}' but its config now loads '{embedder.name}': "

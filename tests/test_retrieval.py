@@ -188,3 +188,15 @@ def test_an_index_without_indexable_words_still_answers_densely(config: Config) 
     with Retriever.open("tiny", config) as r:
         assert r.retrieve("hello", mode="bm25") == []
         assert [s.doc_id for s in r.retrieve("a b", mode="hybrid", min_similarity=-1.0)] == ["a"]
+
+
+def test_manifest_fields_that_do_not_shape_vectors_are_ignored(config: Config) -> None:
+    """An index outlives config changes that do not touch its vectors (e.g. worker threads, old fields)."""
+    build_index("t", config, documents=all_docs(), progress=False)
+    path = config.indexes_dir / "t" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["embedding"]["config"].update(workers=7, batch_size=64)  # batch_size: a field of older versions
+    path.write_text(json.dumps(manifest))
+    with Retriever.open("t", config) as r:
+        assert r.retrieve("statins cholesterol", top_k=1)[0].doc_id == "med:statin"
+        assert r.embedder.name == "hash:384"
