@@ -329,3 +329,16 @@ def test_embedded_smollm2_end_to_end(config: Config) -> None:
     scores = gen.score_options(yes_no, ["yes", "no"])
     assert len(scores) == 2 and all(math.isfinite(s) for s in scores)
     clear_generators()  # frees ~0.5 GB for the rest of the session
+
+
+def test_repetition_penalty_spares_the_prompt() -> None:
+    """Copying a number from a source must not be penalised; repeating the answer's own tokens is."""
+    import torch
+
+    from assistant.models.streaming import AnswerRepetitionPenalty
+
+    scores = torch.tensor([[2.0, -2.0, 2.0, -2.0, 1.0]])
+    input_ids = torch.tensor([[0, 1, 2, 3]])  # prompt: tokens 0, 1; answer so far: tokens 2, 3
+    out = AnswerRepetitionPenalty(2.0, prompt_length=2)(input_ids, scores.clone())
+    assert out.tolist() == [[2.0, -2.0, 1.0, -4.0, 1.0]]
+    assert AnswerRepetitionPenalty(2.0, prompt_length=4)(input_ids, scores.clone()).tolist() == scores.tolist()

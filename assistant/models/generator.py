@@ -285,16 +285,18 @@ class Generator:
     ) -> list[int]:
         """Generated token ids (the prompt excluded). Callers hold `self.lock`."""
         import torch
-        from transformers import StoppingCriteriaList
+        from transformers import LogitsProcessorList, StoppingCriteriaList
+
+        from assistant.models.streaming import AnswerRepetitionPenalty
 
         temp = self.config.temperature if temperature is None else temperature
         if temp < 0:
             raise InputError(f"temperature must be >= 0, got {temp}")
-        kwargs: dict[str, Any] = {
-            "max_new_tokens": self._max_new(len(ids), max_new_tokens),
-            "do_sample": temp > 0,
-            "repetition_penalty": self.config.repetition_penalty,
-        }
+        kwargs: dict[str, Any] = {"max_new_tokens": self._max_new(len(ids), max_new_tokens), "do_sample": temp > 0}
+        if self.config.repetition_penalty != 1.0:
+            kwargs["logits_processor"] = LogitsProcessorList(
+                [AnswerRepetitionPenalty(self.config.repetition_penalty, len(ids))]
+            )
         if temp > 0:
             kwargs["temperature"] = temp
         criteria = [StopCriteria(self.tokenizer, len(ids), [s for s in stop if s], cancel)]

@@ -70,3 +70,25 @@ def visible_text(raw: str, stop: Sequence[str], *, final: bool) -> str:
     if hold:
         text = text[:-hold]
     return text.rstrip()
+
+
+class AnswerRepetitionPenalty:
+    """CTRL's repetition penalty applied to the answer's own tokens only.
+
+    transformers' `repetition_penalty` also penalises every token of the prompt, so a RAG answer is pushed
+    away from the very numbers and terms it should copy from its sources. Small models still need a
+    penalty against loops in their own output; this keeps it there.
+    """
+
+    def __init__(self, penalty: float, prompt_length: int) -> None:
+        self.penalty = penalty
+        self.prompt_length = prompt_length
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        generated = input_ids[:, self.prompt_length :]
+        if generated.shape[1] == 0:
+            return scores
+        logits = scores.gather(1, generated)
+        # as in CTRL (Keskar et al. 2019) and transformers: shrink positive logits, grow negative ones
+        logits = logits.where(logits < 0, logits / self.penalty).where(logits >= 0, logits * self.penalty)
+        return scores.scatter(1, generated, logits)
