@@ -18,13 +18,15 @@ from typing import Annotated, Any
 import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
 import assistant as api
 
-out = Console()
-err = Console(stderr=True)
+# soft_wrap: no hard line breaks in long lines (paths, answers): terminals wrap, logs stay greppable
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 class _Group(TyperGroup):
@@ -167,10 +169,7 @@ def index_build(
     """Create or bring up to date an index; prepares missing corpora, embeds only new or changed documents."""
     config = _config()
     for name in names:
-        result = api.build(name, config, rebuild=rebuild, on_prepare=lambda c: out.print(f"preparing corpus {c} ..."))
-        for report in result.prepared:
-            _print_prepare(report)
-        _print_build(result)
+        _print_build(api.build(name, config, rebuild=rebuild, on_prepared=_print_prepare))
 
 
 @index_app.command("update")
@@ -180,9 +179,10 @@ def index_update(
 ) -> None:
     """Sync an existing index with its corpora, optionally adding your own files first."""
     config = _config()
-    result = api.add_documents(name, add, config) if add else api.update_index(name, config)
-    for report in result.prepared:
-        _print_prepare(report)
+    if add:
+        result = api.add_documents(name, add, config, on_prepared=_print_prepare)
+    else:
+        result = api.update_index(name, config, on_prepared=_print_prepare)
     _print_build(result)
 
 
@@ -284,13 +284,14 @@ def ask(
 
 
 def _print_sources(sources: list[api.Source]) -> None:
-    table = Table("#", "title", "id", "page / URL", "score", "sim", "snippet", show_lines=False)
+    """Numbered as cited in the answer: title and id, where to find it, scores, the start of the passage."""
+    out.print("[bold]Sources[/]")
     for i, s in enumerate(sources, 1):
+        sim = "" if s.similarity is None else f" · similarity {s.similarity:.2f}"
         snippet = " ".join(s.snippet.split())
-        table.add_row(str(i), s.title, s.doc_id, s.locator, f"{s.score:.3f}",
-                      "" if s.similarity is None else f"{s.similarity:.2f}",
-                      snippet[:160] + ("…" if len(snippet) > 160 else ""))
-    out.print(table)
+        out.print(f" [bold][{i}][/] {escape(s.title)} · [dim]{escape(s.doc_id)}[/]", highlight=False)
+        out.print(f"     {escape(s.locator)} · score {s.score:.3f}{sim}", highlight=False)
+        out.print(f"     [dim]{escape(snippet[:220])}{'…' if len(snippet) > 220 else ''}[/]", highlight=False)
 
 
 @app.command()

@@ -132,7 +132,8 @@ class SentenceTransformerEmbedder:
         self.name = name + (" (int8)" if quantize else "")
         self.workers = workers or os.cpu_count() or 1
         self._tokenizer_lock = threading.Lock()  # HF fast tokenizers must not be shared across threads
-        model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        with hub.quiet_transformers():
+            model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
         model.max_seq_length = min(max_seq_length, model.max_seq_length or max_seq_length)
         if quantize:
             with warnings.catch_warnings():
@@ -158,7 +159,7 @@ class SentenceTransformerEmbedder:
         import torch
 
         with self._tokenizer_lock:
-            features = self._model.tokenize([text])
+            features = self._model.preprocess([text])
         with torch.inference_mode():
             vec = self._model(features)["sentence_embedding"][0]
         return _normalise(vec.float().numpy()[None, :])[0]

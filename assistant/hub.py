@@ -7,7 +7,10 @@ message that names the model and says how to provide it.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 from assistant.errors import ModelUnavailableError
@@ -47,3 +50,24 @@ def resolve_path_or_hub(spec: str, *, what: str) -> Path:
     if looks_like_hub_id(spec):
         return cached_hub_snapshot(spec, what=what)
     raise ModelUnavailableError(f"{what} '{spec}' is neither an existing path nor a hub id of the form owner/name")
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence transformers' info/warning logs and progress bars for the duration (restored after).
+
+    Loading a cached model is instant; bars and "generation flags" warnings would only be noise.
+    """
+    from transformers.utils import logging as hf_logging
+
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()

@@ -253,6 +253,31 @@ class Retriever:
         return out
 
 
+def merge_by_document(sources: Sequence[Source]) -> list[Source]:
+    """One source per document, ranked by its best chunk: its retrieved chunks' text in reading order.
+
+    Answers cite documents (an abstract, a filing page), so two chunks of one page become one numbered
+    source instead of two that a reader cannot tell apart.
+    """
+    groups: dict[str, list[Source]] = {}
+    for src in sources:
+        groups.setdefault(src.doc_id, []).append(src)
+    merged = []
+    for group in groups.values():
+        best = group[0]
+        if len(group) > 1:
+            ordered = sorted(group, key=lambda s: int(s.metadata.get("chunk_index", 0)))
+            similarity = max((s.similarity for s in group if s.similarity is not None), default=None)
+            best = dataclasses.replace(
+                best,
+                snippet="\n…\n".join(s.snippet for s in ordered),
+                similarity=similarity,
+                metadata={**best.metadata, "merged_chunks": len(group)},
+            )
+        merged.append(best)
+    return merged
+
+
 def rrf(lists: Sequence[Sequence[tuple[str, float]]], *, k: int = 60) -> list[tuple[str, float]]:
     """Reciprocal rank fusion: sum of 1 / (k + rank) over the lists an id appears in (rank from 1)."""
     fused: dict[str, float] = {}

@@ -224,7 +224,10 @@ class RagStrategy:
                 "(generation.max_input_tokens): shorten it"
             )
         start = time.perf_counter()
-        sources = ctx.get_retriever().retrieve(question, top_k=options.top_k, mode=options.mode, filters=options.filters)
+        from assistant.retrieval import merge_by_document
+
+        chunks = ctx.get_retriever().retrieve(question, top_k=options.top_k, mode=options.mode, filters=options.filters)
+        sources = merge_by_document(chunks)
         answer.timings["retrieve"] = time.perf_counter() - start
         if not sources:
             answer.text = "No passage in the index matches this question (check the scope filters), so there is nothing to answer from."

@@ -42,15 +42,15 @@ class BuildResult:
 
 
 def ensure_prepared(
-    name: str, config: Config, *, progress: bool = True, on_prepare: Callable[[str], None] | None = None
+    name: str, config: Config, *, progress: bool = True, on_prepared: Callable[[PrepareReport], None] | None = None
 ) -> list[PrepareReport]:
     """Prepare the corpora behind `name` (a domain or a corpus) that are missing or whose sources changed."""
     reports = []
     for corpus in corpora_for(name, config):
         if not is_prepared(corpus, config) or is_stale(corpus, config):
-            if on_prepare:
-                on_prepare(corpus)
             reports.append(prepare(corpus, config, progress=progress))
+            if on_prepared:
+                on_prepared(reports[-1])
     return reports
 
 
@@ -60,19 +60,21 @@ def build(
     *,
     rebuild: bool = False,
     progress: bool = True,
-    on_prepare: Callable[[str], None] | None = None,
+    on_prepared: Callable[[PrepareReport], None] | None = None,
 ) -> BuildResult:
     """Create or bring up to date the index `name`: embeds only new or changed documents."""
-    result = BuildResult(prepared=ensure_prepared(name, config, progress=progress, on_prepare=on_prepare))
+    result = BuildResult(prepared=ensure_prepared(name, config, progress=progress, on_prepared=on_prepared))
     result.index = build_index(name, config, corpora=corpora_for(name, config), rebuild=rebuild, progress=progress)
     return result
 
 
-def update(name: str, config: Config, *, progress: bool = True) -> BuildResult:
+def update(
+    name: str, config: Config, *, progress: bool = True, on_prepared: Callable[[PrepareReport], None] | None = None
+) -> BuildResult:
     """Sync an existing index with its corpora (re-preparing those whose sources changed)."""
     if name not in {s.name for s in list_indexes(config)}:
         raise NotFoundError(f"there is no '{name}' index to update: create it with `assistant index build {name}`")
-    return build(name, config, progress=progress)
+    return build(name, config, progress=progress, on_prepared=on_prepared)
 
 
 def safe_name(name: str) -> str:
@@ -109,7 +111,14 @@ def uploads_corpus(domain: str) -> str:
     return f"{domain}-uploads"
 
 
-def add_documents(domain: str, paths: Iterable[str | Path], config: Config, *, progress: bool = True) -> BuildResult:
+def add_documents(
+    domain: str,
+    paths: Iterable[str | Path],
+    config: Config,
+    *,
+    progress: bool = True,
+    on_prepared: Callable[[PrepareReport], None] | None = None,
+) -> BuildResult:
     """Copy files (PDF, text, markdown, HTML) into the domain's uploads corpus and sync the domain's index.
 
     A file with the same (safe) name replaces the earlier version, which is then re-embedded.
@@ -142,7 +151,7 @@ def add_documents(domain: str, paths: Iterable[str | Path], config: Config, *, p
         tmp = dest.with_name(f".{dest.name}.part")
         shutil.copyfile(src, tmp)
         tmp.replace(dest)
-    return build(domain, config, progress=progress)
+    return build(domain, config, progress=progress, on_prepared=on_prepared)
 
 
 def _digest(path: Path) -> str:

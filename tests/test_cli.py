@@ -41,8 +41,9 @@ def cli_home(home: Path, tiny_model_dir: Path, tmp_path: Path) -> Path:
 
 
 def run(*args: str) -> tuple[int, str]:
+    """Exit code and stdout; on failure stdout and stderr, for the message."""
     result = runner.invoke(app, list(args))
-    return result.exit_code, result.output
+    return result.exit_code, result.stdout if result.exit_code == 0 else result.output
 
 
 def built(docs: Path) -> None:

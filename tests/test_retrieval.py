@@ -200,3 +200,18 @@ def test_manifest_fields_that_do_not_shape_vectors_are_ignored(config: Config) -
     with Retriever.open("t", config) as r:
         assert r.retrieve("statins cholesterol", top_k=1)[0].doc_id == "med:statin"
         assert r.embedder.name == "hash:384"
+
+
+def test_merge_by_document_keeps_rank_and_reading_order() -> None:
+    from assistant.retrieval import merge_by_document
+    from assistant.types import Source
+
+    def src(doc: str, idx: int, score: float, sim: float) -> Source:
+        return Source(doc_id=doc, title=doc, locator="", score=score, snippet=f"{doc}-{idx}", chunk_id=f"{doc}#{idx}",
+                      similarity=sim, metadata={"chunk_index": idx})
+
+    merged = merge_by_document([src("a", 3, 0.9, 0.5), src("b", 0, 0.8, 0.7), src("a", 1, 0.7, 0.6)])
+    assert [m.doc_id for m in merged] == ["a", "b"]
+    assert merged[0].snippet == "a-1\n…\na-3" and merged[0].score == 0.9 and merged[0].similarity == 0.6
+    assert merged[0].chunk_id == "a#3" and merged[0].metadata["merged_chunks"] == 2
+    assert merged[1] == src("b", 0, 0.8, 0.7)

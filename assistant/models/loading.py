@@ -16,7 +16,6 @@ template) with `source.json` recording the GGUF's path, size and mtime, so a cha
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.util
 import json
@@ -26,8 +25,6 @@ import shutil
 import sys
 import time
 import uuid
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,27 +40,6 @@ EMBEDDED_NAMES = ["SmolLM2-135M-Instruct"]
 SOURCE_FILE = "source.json"
 # Bump when the conversion itself changes, so that folders written by an older version are redone.
 CONVERSION_VERSION = 1
-
-
-@contextlib.contextmanager
-def quiet_transformers() -> Iterator[None]:
-    """Silence transformers' info/warning logs and progress bars for the duration (restored after).
-
-    Loading a cached model is instant; bars and "generation flags" warnings would only be noise.
-    """
-    from transformers.utils import logging as hf_logging
-
-    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        hf_logging.set_verbosity(level)
-        if bars:
-            hf_logging.enable_progress_bar()
 
 
 def embedded_gguf(name: str) -> Path:
@@ -216,7 +192,7 @@ def _convert_into(gguf: Path, out: Path) -> None:
     bar = getattr(gguf_utils, "tqdm", None)
     try:
         gguf_utils.tqdm = lambda iterable, **_: iterable  # type: ignore[attr-defined]
-        with quiet_transformers():
+        with hub.quiet_transformers():
             tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
             loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
             data = loaded.config.to_dict()
@@ -242,7 +218,7 @@ def load_folder(path: Path) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:
-        with quiet_transformers():
+        with hub.quiet_transformers():
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
             # fp32 even when the checkpoint is bf16: bf16 matmuls are far slower on this kind of CPU.
             model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, local_files_only=True)
