@@ -29,13 +29,13 @@ def get_assistant(domain: str) -> api.Assistant:
 
 
 def scopes(domain: str) -> list[str]:
-    """"company: X" and "document: Y" choices for scoping retrieval, from the index's facets."""
+    """"corpus: X", "company: Y" and "document: Z" choices for scoping retrieval, from the index's facets."""
     try:
         facets = api.index_status(domain, api.load_config()).facets or {}
     except api.AssistantError:
         return ["(whole domain)"]
     choices = ["(whole domain)"]
-    for key in ("company", "document"):
+    for key in ("corpus", "company", "document"):
         choices += [f"{key}: {v}" for v in facets.get(key, [])]
     return choices
 
@@ -67,7 +67,8 @@ def build_ui() -> gr.Blocks:
         with gr.Row():
             domain = gr.Dropdown(domains, value=domains[0], label="Domain")
             strategy = gr.Radio(list(api.Assistant.strategies()), value=config.default_strategy, label="Strategy")
-            scope = gr.Dropdown(scopes(domains[0]), value="(whole domain)", label="Scope")
+            # custom values: the API may name a scope of another domain's index than the one shown first
+            scope = gr.Dropdown(scopes(domains[0]), value="(whole domain)", label="Scope", allow_custom_value=True)
         question = gr.Textbox(label="Question", lines=2, elem_id="question")
         ask_btn = gr.Button("Ask", variant="primary", elem_id="ask")
         answer_box = gr.Textbox(label="Answer", lines=6, elem_id="answer")
@@ -76,9 +77,9 @@ def build_ui() -> gr.Blocks:
             headers=["#", "title", "id", "page / URL", "score", "similarity", "snippet"],
             label="Sources", wrap=True, elem_id="sources",
         )
-        domain.change(lambda d: gr.Dropdown(choices=scopes(d), value="(whole domain)"), domain, scope)
-        for trigger in (ask_btn.click, question.submit):
-            trigger(answer, [question, domain, strategy, scope], [answer_box, sources, notes])
+        domain.change(lambda d: gr.Dropdown(choices=scopes(d), value="(whole domain)"), domain, scope, api_name=False)
+        gr.on([ask_btn.click, question.submit], answer, [question, domain, strategy, scope],
+              [answer_box, sources, notes], api_name="ask")
     return demo
 
 

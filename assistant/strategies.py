@@ -173,7 +173,7 @@ def attribute(text: str, sources: Sequence[Source], min_overlap: float = 0.35) -
 def check_question(question: str) -> str:
     question = question.strip()
     if not question:
-        raise InputError("the question is empty: ask something, e.g. assistant ask \"What is glaucoma?\"")
+        raise InputError("the question is empty: type a question, e.g. \"What is glaucoma?\"")
     return question
 
 
