@@ -10,7 +10,6 @@ These are what the CLI commands and the app call (through the public API in `ass
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
 from collections.abc import Callable, Iterable
@@ -27,6 +26,7 @@ from assistant.corpus import (
     is_prepared,
     is_stale,
     prepare,
+    sha256_file,
 )
 from assistant.errors import InputError, NotFoundError
 from assistant.index import BuildReport, build_index, list_indexes
@@ -146,17 +146,10 @@ def add_documents(
         get_loader(recipe.loader)([src], recipe, False)
     for src in files:
         dest = folder / safe_name(src.name)
-        if dest.exists() and _digest(dest) == _digest(src):
+        if dest.exists() and sha256_file(dest) == sha256_file(src):
             continue
         tmp = dest.with_name(f".{dest.name}.part")
         shutil.copyfile(src, tmp)
         tmp.replace(dest)
     return build(domain, config, progress=progress, on_prepared=on_prepared)
 
-
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

@@ -5,7 +5,7 @@ SentenceSplitter settings (chunk size/overlap, counted with the MiniLM tokenizer
 all-MiniLM-L6-v2 weights, into Chroma, in the same run. Model loading is excluded from both timings.
 
     .venv/bin/pip install llama-index-embeddings-huggingface     # the `bench` extra (baseline only)
-    .venv/bin/python bench/index_build.py                        # 300 abstracts
+    .venv/bin/python bench/index_build.py                        # all 1000 abstracts (~3 min)
     .venv/bin/python bench/index_build.py --docs 100 --no-fp32   # a quick check
     .venv/bin/python bench/index_build.py --workers 1 --workers 2 --workers 3   # embedding threads compared
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import tempfile
 import time
@@ -27,7 +28,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from assistant.config import ChunkingConfig, EmbeddingConfig, data_root, load_config
+from assistant.config import ENV_DATA, ChunkingConfig, EmbeddingConfig, load_config
+from assistant.corpus import read_sources
 from assistant.embeddings import embedded_minilm_path, load_embedder
 from assistant.index import build_index
 from assistant.types import Document
@@ -35,22 +37,10 @@ from assistant.types import Document
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def pubmedqa_documents(data: Path, n: int) -> list[Document]:
-    """The first `n` PubMedQA abstracts (sorted PMIDs): id pubmedqa:<pmid>, title "PubMed <pmid>"."""
-    path = data / "medical" / "pubmedqa" / "ori_pqal.json"
-    if not path.is_file():
-        sys.exit(f"PubMedQA not found at {path}: pass --data or set ASSISTANT_DATA")
-    items = json.loads(path.read_text(encoding="utf-8"))
-    return [
-        Document(
-            id=f"pubmedqa:{pmid}",
-            corpus="pubmedqa",
-            title=f"PubMed {pmid}",
-            text=" ".join(items[pmid]["CONTEXTS"]),
-            locator=f"https://pubmed.ncbi.nlm.nih.gov/{pmid}/",
-        )
-        for pmid in sorted(items)[:n]
-    ]
+def pubmedqa_documents(n: int) -> list[Document]:
+    """The first `n` PubMedQA abstracts (by id), exactly as `assistant corpus prepare pubmedqa` makes them."""
+    docs = sorted(read_sources("pubmedqa", load_config()).documents, key=lambda d: d.id)
+    return docs[:n]
 
 
 def run_project(
@@ -120,7 +110,7 @@ def run_baseline(docs: list[Document], chunking: ChunkingConfig, *, home: Path) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--docs", type=int, default=300, help="PubMedQA abstracts to index (default 300)")
+    parser.add_argument("--docs", type=int, default=1000, help="PubMedQA abstracts to index (default: all 1000)")
     parser.add_argument(
         "--data", type=Path, default=None, help="shipped data folder (default: ../shared/data)"
     )
@@ -139,7 +129,9 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    docs = pubmedqa_documents(args.data or data_root(), args.docs)
+    if args.data:
+        os.environ[ENV_DATA] = str(args.data)
+    docs = pubmedqa_documents(args.docs)
     chunking = ChunkingConfig(chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap)
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-index-") as tmp:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -34,11 +35,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from assistant.config import Config, EmbeddingConfig, data_root, load_config
+from assistant.config import ENV_DATA, Config, EmbeddingConfig, load_config
+from assistant.corpus import read_sources
 from assistant.embeddings import EMBEDDERS, load_embedder
 from assistant.index import build_index
 from assistant.retrieval import Retriever
-from assistant.types import Document
+from assistant.types import Document, QAItem
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MODES = ("dense", "bm25", "hybrid")
@@ -49,41 +51,26 @@ def percentiles(seconds: Sequence[float]) -> tuple[float, float]:
     return float(np.percentile(ms, 50)), float(np.percentile(ms, 95))
 
 
-def load_pubmedqa(data: Path) -> tuple[dict[str, Any], list[str]]:
-    root = data / "medical" / "pubmedqa"
-    if not (root / "ori_pqal.json").is_file():
-        sys.exit(f"PubMedQA not found under {root}: pass --data or set ASSISTANT_DATA")
-    items = json.loads((root / "ori_pqal.json").read_text(encoding="utf-8"))
-    test = sorted(json.loads((root / "test_ground_truth.json").read_text(encoding="utf-8")))
-    return items, test
+def load_pubmedqa() -> tuple[list[Document], list[QAItem]]:
+    """Abstracts and official test questions, exactly as `assistant corpus prepare pubmedqa` makes them."""
+    result = read_sources("pubmedqa", load_config())
+    docs = sorted(result.documents, key=lambda d: d.id)
+    test = sorted((q for q in result.qa if q.split == "test"), key=lambda q: q.id)
+    return docs, test
 
 
-def documents(items: dict[str, Any], pmids: Sequence[str]) -> list[Document]:
-    return [
-        Document(
-            id=f"pubmedqa:{p}",
-            corpus="pubmedqa",
-            title=f"PubMed {p}",
-            text=" ".join(items[p]["CONTEXTS"]),
-            locator=f"https://pubmed.ncbi.nlm.nih.gov/{p}/",
-        )
-        for p in pmids
-    ]
-
-
-def evaluate(
-    r: Retriever, items: dict[str, Any], questions: Sequence[str], mode: str, k: int = 10
-) -> dict[str, float]:
-    for p in questions[:3]:  # warm-up
-        r.retrieve(items[p]["QUESTION"], mode=mode, top_k=k)
+def evaluate(r: Retriever, questions: Sequence[QAItem], mode: str, k: int = 10) -> dict[str, float]:
+    for q in questions[:3]:  # warm-up
+        r.retrieve(q.question, mode=mode, top_k=k)
     ranks: list[int | None] = []
     times: list[float] = []
-    for p in questions:
+    for q in questions:
         start = time.perf_counter()
-        hits = r.retrieve(items[p]["QUESTION"], mode=mode, top_k=k, min_similarity=-1.0)
+        hits = r.retrieve(q.question, mode=mode, top_k=k, min_similarity=-1.0)
         times.append(time.perf_counter() - start)
         ids = [h.doc_id for h in hits]
-        ranks.append(ids.index(f"pubmedqa:{p}") + 1 if f"pubmedqa:{p}" in ids else None)
+        gold = q.doc_ids[0]
+        ranks.append(ids.index(gold) + 1 if gold in ids else None)
     n = len(questions)
     p50, p95 = percentiles(times)
     return {
@@ -97,11 +84,12 @@ def evaluate(
 
 
 def part_pubmedqa(args: argparse.Namespace, home: Path) -> list[dict[str, Any]]:
-    items, test = load_pubmedqa(args.data or data_root())
+    all_docs, test = load_pubmedqa()
     questions = test[: args.questions]
-    rest = [p for p in sorted(items) if p not in set(questions)]
-    pmids = questions + rest[: max(0, args.docs - len(questions))]
-    docs = documents(items, pmids)
+    gold = {q.doc_ids[0] for q in questions}
+    by_id = {d.id: d for d in all_docs}
+    rest = [d for d in all_docs if d.id not in gold]
+    docs = [by_id[g] for g in sorted(gold)] + rest[: max(0, args.docs - len(gold))]
     rows = []
     for quantize in (True,) if args.no_fp32 else (True, False):
         label = "int8" if quantize else "fp32"
@@ -115,7 +103,7 @@ def part_pubmedqa(args: argparse.Namespace, home: Path) -> list[dict[str, Any]]:
         )
         with Retriever.open(f"pubmedqa-{label}", config) as r:
             for mode in MODES:
-                rows.append({"embedding": label, "mode": mode, **evaluate(r, items, questions, mode)})
+                rows.append({"embedding": label, "mode": mode, **evaluate(r, questions, mode)})
     return rows
 
 
@@ -145,10 +133,10 @@ class SyntheticEmbedder:
 
 
 def synthetic_documents(
-    items: dict[str, Any], n: int, words: int, companies: int, seed: int = 0
+    corpus: Sequence[Document], n: int, words: int, companies: int, seed: int = 0
 ) -> list[Document]:
     """`n` one-chunk documents of `words` words drawn from the PubMedQA vocabulary by frequency."""
-    counts = Counter(w for it in items.values() for c in it["CONTEXTS"] for w in c.split())
+    counts = Counter(w for doc in corpus for w in doc.text.split())
     vocab = np.array(list(counts))
     probs = np.array(list(counts.values()), dtype=np.float64)
     probs /= probs.sum()
@@ -173,17 +161,17 @@ def synthetic_documents(
 
 
 def part_latency(args: argparse.Namespace, home: Path) -> dict[str, Any]:
-    items, test = load_pubmedqa(args.data or data_root())
+    all_docs, test = load_pubmedqa()
     EMBEDDERS["random"] = lambda cfg: SyntheticEmbedder()
     config: Config = load_config(home=home).replace(embedding=EmbeddingConfig(model="random:384"))
     name = f"synthetic-{args.synthetic}"
     start = time.perf_counter()
-    docs = synthetic_documents(items, args.synthetic, args.words, args.companies)
+    docs = synthetic_documents(all_docs, args.synthetic, args.words, args.companies)
     print(f"[synthetic] generated {len(docs)} documents in {time.perf_counter() - start:.0f}s", flush=True)
     report = build_index(name, config, documents=docs, corpora=["synthetic"], progress=True)
     del docs
     print(f"[synthetic] {report.n_chunks} chunks, built in {report.seconds:.0f}s", flush=True)
-    queries = [items[p]["QUESTION"] for p in test[: args.queries]]
+    queries = [q.question for q in test[: args.queries]]
     rows: dict[str, tuple[float, float]] = {}
     with Retriever.open(name, config) as r:
         for q in queries[:5]:  # warm-up: first queries pay lazy initialisation
@@ -236,6 +224,8 @@ def main() -> None:
     parser.add_argument("--home", type=Path, default=None, help="keep indexes here (default: a temp dir)")
     parser.add_argument("--json", type=Path, default=RESULTS / "retrieval.json")
     args = parser.parse_args()
+    if args.data:
+        os.environ[ENV_DATA] = str(args.data)
 
     tmp = None if args.home else tempfile.TemporaryDirectory(prefix="bench-retrieval-")
     home = args.home or Path(tmp.name)  # type: ignore[union-attr]

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from assistant.config import Config, EmbeddingConfig, load_config
+from assistant.corpus import read_sources
 from assistant.errors import InputError, NotFoundError
 from assistant.index import build_index
 from assistant.retrieval import Retriever, rrf, where_clause
@@ -158,25 +159,17 @@ def test_rrf_and_where_clause() -> None:
 @pytest.mark.slow
 def test_pubmedqa_questions_find_their_own_abstract(shared_data: Path, home: Path) -> None:
     """End to end with the embedded MiniLM: 100 abstracts, their questions, own abstract in the hybrid top 5."""
-    items = json.loads((shared_data / "medical" / "pubmedqa" / "ori_pqal.json").read_text(encoding="utf-8"))
-    pmids = sorted(items)[:100]
-    docs = [
-        Document(
-            id=f"pubmedqa:{p}",
-            corpus="pubmedqa",
-            title=f"PubMed {p}",
-            text=" ".join(items[p]["CONTEXTS"]),
-            locator=f"PMID {p}",
-        )
-        for p in pmids
-    ]
     config = load_config(home=home)
+    loaded = read_sources("pubmedqa", config)  # the records `assistant corpus prepare pubmedqa` writes
+    docs = sorted(loaded.documents, key=lambda d: d.id)[:100]
+    ids = {d.id for d in docs}
+    questions = [q for q in loaded.qa if q.doc_ids[0] in ids]
+    assert len(questions) == 100
     report = build_index("pubmedqa", config, documents=docs, corpora=["pubmedqa"], progress=False)
     assert report.n_documents == 100 and report.n_chunks >= 100
     with Retriever.open("pubmedqa", config) as r:
         found = sum(
-            f"pubmedqa:{p}" in {s.doc_id for s in r.retrieve(items[p]["QUESTION"], mode="hybrid", top_k=5)}
-            for p in pmids
+            q.doc_ids[0] in {s.doc_id for s in r.retrieve(q.question, mode="hybrid", top_k=5)} for q in questions
         )
     assert found >= 90, f"own abstract in the top 5 for only {found}/100 questions"
 

@@ -34,6 +34,8 @@ from assistant.corpus.store import (
     load_documents,
     load_qa,
     prepare,
+    read_sources,
+    sha256_file,
 )
 
 __all__ = [
@@ -55,6 +57,8 @@ __all__ = [
     "load_qa",
     "load_recipe",
     "prepare",
+    "read_sources",
     "register_loader",
+    "sha256_file",
     "source_paths",
 ]

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.config import Config
-from assistant.corpus.loaders import files_under, get_loader
+from assistant.corpus.loaders import LoadResult, files_under, get_loader
 from assistant.corpus.recipes import get_recipe, source_paths
 from assistant.errors import InputError
 from assistant.types import Document, QAItem
@@ -71,20 +71,12 @@ def corpus_dir(name: str, config: Config) -> Path:
     return config.corpora_dir / name
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def fingerprint(paths: list[Path]) -> dict[str, dict[str, Any]]:
     """Size, mtime and sha256 of every file under `paths` (folders walked), keyed by absolute path."""
     prints: dict[str, dict[str, Any]] = {}
     for file in files_under(paths):
         stat = file.stat()
-        prints[str(file)] = {"bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": _sha256(file)}
+        prints[str(file)] = {"bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": sha256_file(file)}
     return prints
 
 
@@ -102,6 +94,23 @@ def content_hash(pairs: list[tuple[str, str]]) -> str:
 
 def _jsonl(record: dict[str, Any]) -> str:
     return json.dumps(record, ensure_ascii=False) + "\n"
+
+
+def read_sources(name: str, config: Config, *, source: Path | None = None, progress: bool = False) -> LoadResult:
+    """Run corpus `name`'s loader on its sources (or on `source`) and return what it read; writes nothing.
+
+    For benchmarks and previews that want the exact records `prepare` would write.
+    """
+    recipe = get_recipe(name, config)
+    return get_loader(recipe.loader)(source_paths(recipe, config, source), recipe, progress)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def prepare(name: str, config: Config, *, source: Path | None = None, progress: bool = True) -> PrepareReport:
@@ -262,7 +271,7 @@ def is_stale(name: str, config: Config) -> bool:
         before, stat = old[str(file)], file.stat()
         if stat.st_size != before["bytes"]:
             return True
-        if stat.st_mtime_ns != before["mtime_ns"] and _sha256(file) != before["sha256"]:
+        if stat.st_mtime_ns != before["mtime_ns"] and sha256_file(file) != before["sha256"]:
             return True
     return False
 
