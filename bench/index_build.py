@@ -9,9 +9,10 @@ all-MiniLM-L6-v2 weights, into Chroma, in the same run. Model loading is exclude
     .venv/bin/python bench/index_build.py --docs 100 --no-fp32   # a quick check
     .venv/bin/python bench/index_build.py --workers 1 --workers 2 --workers 3   # embedding threads compared
 
-Rows: the project's default build (int8 MiniLM, one text at a time on one worker thread per core), the
-same build in fp32 (how much comes from quantization, how much from the worker threads), and the
-llama-index baseline (fp32, its default batches of 10 on torch's own threads). Target: >= 2x.
+Rows: the project's build with each embedding engine (ONNX Runtime, the default, and sentence-transformers
+on torch), int8 and fp32, each embedding one text at a time on one worker thread per core; then the
+llama-index baseline (fp32 HuggingFaceEmbedding, its default batches of 10 on torch's own threads).
+The first row is the default configuration. Target: >= 2x.
 """
 
 from __future__ import annotations
@@ -44,18 +45,18 @@ def pubmedqa_documents(n: int) -> list[Document]:
 
 
 def run_project(
-    docs: list[Document], chunking: ChunkingConfig, *, quantize: bool, workers: int, home: Path
+    docs: list[Document], chunking: ChunkingConfig, *, backend: str, quantize: bool, workers: int, home: Path
 ) -> dict[str, Any]:
     import bm25s  # noqa: F401  (imports and model loading stay outside the timing, as for the baseline)
     import chromadb  # noqa: F401
     import llama_index.core.node_parser  # noqa: F401
 
-    embedding = EmbeddingConfig(quantize=quantize, workers=workers)
+    embedding = EmbeddingConfig(backend=backend, quantize=quantize, workers=workers)
     config = load_config(home=home).replace(embedding=embedding, chunking=chunking)
     load_embedder(config.embedding)
     report = build_index("bench", config, documents=docs, progress=False)
     return {
-        "system": f"assistant build_index ({'int8' if quantize else 'fp32'}, {load_embedder(config.embedding).workers} workers)",
+        "system": f"assistant ({backend} {'int8' if quantize else 'fp32'}, {load_embedder(config.embedding).workers} workers)",
         "chunks": report.n_chunks,
         "seconds": report.seconds,
         "chunks_per_second": report.n_chunks / report.seconds,
@@ -136,9 +137,12 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-index-") as tmp:
         for n in args.workers or [EmbeddingConfig().workers]:
-            rows.append(run_project(docs, chunking, quantize=True, workers=n, home=Path(tmp) / f"int8-{n}"))
-            if not args.no_fp32:
-                rows.append(run_project(docs, chunking, quantize=False, workers=n, home=Path(tmp) / f"fp32-{n}"))
+            for backend in ("onnx", "torch"):  # onnx int8 is the default
+                for quantize in (True,) if args.no_fp32 else (True, False):
+                    label = f"{backend}-{'int8' if quantize else 'fp32'}-{n}"
+                    rows.append(
+                        run_project(docs, chunking, backend=backend, quantize=quantize, workers=n, home=Path(tmp) / label)
+                    )
         if not args.no_baseline:
             rows.append(run_baseline(docs, chunking, home=Path(tmp)))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +26,19 @@ def test_hash_embedder_is_deterministic_normalised_and_lexical() -> None:
 
 
 @pytest.fixture(scope="module")
-def minilm():
-    return load_embedder(EmbeddingConfig())
+def model_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The ONNX export is cached under the data home: keep it out of the checkout."""
+    home = tmp_path_factory.mktemp("emb-home")
+    load_embedder.cache_clear()  # embedders loaded by earlier tests came from (and exported to) other homes
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ASSISTANT_HOME", str(home))
+        yield home
+    load_embedder.cache_clear()
+
+
+@pytest.fixture(scope="module", params=["onnx", "torch"])
+def minilm(request: pytest.FixtureRequest, model_home: Path):
+    return load_embedder(EmbeddingConfig(backend=request.param))
 
 
 def test_minilm_vectors_do_not_depend_on_batch_mates(minilm) -> None:
@@ -81,3 +93,24 @@ def test_unknown_and_unavailable_models_fail_fast(tmp_path: Path, monkeypatch: p
         load_embedder(EmbeddingConfig(model="./no/such/model/dir"))
     with pytest.raises(ModelUnavailableError, match="dimension must be a number"):
         load_embedder(EmbeddingConfig(model="hash:big"))
+
+
+def test_onnx_export_is_cached_and_matches_sentence_transformers(model_home: Path, capfd: pytest.CaptureFixture) -> None:
+    from assistant.embeddings.onnx_backend import OnnxEmbedder
+
+    texts = ["Glaucoma damages the optic nerve.", "Total revenues were $66,608 million in 2022."]
+    onnx_fp32 = load_embedder(EmbeddingConfig(backend="onnx", quantize=False))
+    torch_fp32 = load_embedder(EmbeddingConfig(backend="torch", quantize=False))
+    assert isinstance(onnx_fp32, OnnxEmbedder) and onnx_fp32.name.endswith("(onnx)")
+    cos = (onnx_fp32.embed_documents(texts) * torch_fp32.embed_documents(texts)).sum(axis=1)
+    assert cos.min() > 0.9999  # the same model, another engine
+    exports = sorted((model_home / ".cache" / "models" / "onnx").iterdir())
+    assert [p.name.rsplit("-", 1)[0] for p in exports if not p.name.startswith(".")] == [
+        "all-MiniLM-L6-v2-fp32",
+        "all-MiniLM-L6-v2-int8",
+    ]
+    capfd.readouterr()
+    load_embedder.cache_clear()  # a new process: the export on disk is reused, not redone
+    again = load_embedder(EmbeddingConfig(backend="onnx", quantize=False))
+    assert "exporting" not in capfd.readouterr().err
+    np.testing.assert_array_equal(again.embed_query(texts[0]), onnx_fp32.embed_query(texts[0]))
