@@ -51,8 +51,18 @@ def _stemmer() -> Any:
     return Stemmer.Stemmer("english")
 
 
-def tokenize(texts: list[str], stemmer: Any, *, return_ids: bool) -> Any:
+def _bm25s() -> Any:
+    """bm25s, with its logger back at WARNING (it sets DEBUG on import, which floods any root handler)."""
+    import logging
+
     import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
+
+
+def tokenize(texts: list[str], stemmer: Any, *, return_ids: bool) -> Any:
+    bm25s = _bm25s()
 
     return bm25s.tokenize(
         texts, lower=True, stopwords="en", stemmer=stemmer, return_ids=return_ids, show_progress=False
@@ -66,7 +76,7 @@ def build_bm25(
 
     `state` (e.g. the corpus hash it was built for) is saved with it as `state.json`.
     """
-    import bm25s
+    bm25s = _bm25s()
 
     ids: list[str] = []
     texts: list[str] = []
@@ -153,7 +163,7 @@ class Bm25Index:
     """A loaded BM25 index with its chunk ids and filter columns."""
 
     def __init__(self, path: Path) -> None:
-        import bm25s
+        bm25s = _bm25s()
 
         self.path = path
         self.ids: list[str] = json.loads((path / IDS).read_text(encoding="utf-8"))
