@@ -65,10 +65,18 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "add_documents": ("assistant.workflows", "add_documents"),
     "build": ("assistant.workflows", "build"),
     "update_index": ("assistant.workflows", "update"),
+    "train": ("assistant.workflows", "train"),
+    "TrainingConfig": ("assistant.config", "TrainingConfig"),
+    "AdapterInfo": ("assistant.training", "AdapterInfo"),
+    "list_adapters": ("assistant.training", "list_adapters"),
+    "get_adapter": ("assistant.training", "get_adapter"),
+    "delete_adapter": ("assistant.training", "delete_adapter"),
+    "merge_adapter": ("assistant.training", "merge_adapter"),
 }
 
 __all__ = [
     "PROJECT_ROOT",
+    "AdapterInfo",
     "Answer",
     "Assistant",
     "AssistantError",
@@ -85,23 +93,29 @@ __all__ = [
     "QAItem",
     "Recipe",
     "Source",
+    "TrainingConfig",
     "add_documents",
     "add_recipe",
     "build",
     "corpora_for",
     "corpus_manifest",
+    "delete_adapter",
     "dump_config",
+    "get_adapter",
     "get_recipe",
     "index_status",
     "is_prepared",
     "is_stale",
+    "list_adapters",
     "list_indexes",
     "list_recipes",
     "load_config",
     "load_documents",
     "load_qa",
+    "merge_adapter",
     "prepare_corpus",
     "remove_index",
+    "train",
     "update_index",
 ]
 
@@ -121,7 +135,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
     from assistant.api import Assistant
-    from assistant.config import PROJECT_ROOT, Config, dump_config, load_config
+    from assistant.config import PROJECT_ROOT, Config, TrainingConfig, dump_config, load_config
     from assistant.corpus import (
         PrepareReport,
         Recipe,
@@ -138,6 +152,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from assistant.corpus import prepare as prepare_corpus
     from assistant.errors import AssistantError, ConfigError, InputError, ModelUnavailableError, NotFoundError
     from assistant.index import BuildReport, IndexStatus, index_status, list_indexes, remove_index
+    from assistant.training import AdapterInfo, delete_adapter, get_adapter, list_adapters, merge_adapter
     from assistant.types import Answer, Document, QAItem, Source
-    from assistant.workflows import BuildResult, add_documents, build
+    from assistant.workflows import BuildResult, add_documents, build, train
     from assistant.workflows import update as update_index

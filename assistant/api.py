@@ -4,6 +4,7 @@
     a = Assistant.load("medical")
     ans = a.ask("Is aspirin effective for primary prevention?")                 # the default strategy
     ans = a.ask("What was Boeing's revenue?", strategy="rag", filters={"company": "BOEING"})
+    ans = a.ask("Is aspirin effective?", strategy="adapter", adapter="medical-sft")   # assistant train sft
     print(ans.text); [print(s.title, s.locator, s.score) for s in ans.sources]
 
 The generator and the retriever load on first use and stay loaded for the Assistant's lifetime (the
@@ -86,12 +87,17 @@ class Assistant:
         mode: str | None = None,
         filters: Mapping[str, str | Sequence[str]] | None = None,
         max_new_tokens: int | None = None,
+        adapter: str | None = None,
     ) -> Answer:
-        """Answer `question` with `strategy` (default: config.default_strategy) and say which and why."""
+        """Answer `question` with `strategy` (default: config.default_strategy) and say which and why.
+
+        `adapter` names a trained adapter for the strategies "adapter" and "rag+adapter"; it is loaded
+        onto the shared base model once and switched per question.
+        """
         spec = strategy or self.config.default_strategy
         chosen = get_strategy(spec)
         reason = "requested" if strategy else "the configured default strategy (config: default_strategy)"
-        options = AskOptions(top_k=top_k, mode=mode, filters=filters, max_new_tokens=max_new_tokens)
+        options = AskOptions(top_k=top_k, mode=mode, filters=filters, max_new_tokens=max_new_tokens, adapter=adapter)
         start = time.perf_counter()
         # cached_property is not thread-safe: load the model and index under one lock (once per Assistant)
         with self._lock:

@@ -152,6 +152,54 @@ class GenerationConfig:
 
 
 @dataclass(frozen=True)
+class TrainingConfig:
+    """Adapter training (`assistant train cpt|sft`). The defaults fit the embedded 135M model on 2 CPU cores."""
+
+    seq_len: int = 384  # tokens per example (SFT) or per packed block (CPT)
+    batch_size: int = 4
+    grad_accum: int = 1
+    max_steps: int = 100  # optimizer steps (~25 min for the 135M model on 2 cores); the run also ends after `epochs`
+    epochs: float = 1.0
+    learning_rate: float = 2e-4
+    warmup_steps: int = 10
+    weight_decay: float = 0.0
+    quantize: bool = True  # QLoRA: the base in 4-bit NF4 (bitsandbytes); False: plain LoRA on the fp32 base
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    target_modules: str = "all-linear"
+    gradient_checkpointing: bool = True
+    val_fraction: float = 0.05  # validation split taken from train
+    max_val_examples: int = 64
+    eval_every: int = 50
+    save_every: int = 25  # checkpoint for --resume
+    seed: int = 0
+    leakage_threshold: float = 0.8  # train questions this similar (word Jaccard) to a test question are dropped
+    gold_share: float = 0.8  # RAFT: share of examples whose passages include the gold document
+    passages: int = 3  # RAFT: passages per example
+    replay_ratio: float = 0.0  # CPT: share of replay text (against forgetting) mixed into the blocks
+
+    def __post_init__(self) -> None:
+        _positive(
+            "training",
+            seq_len=self.seq_len,
+            batch_size=self.batch_size,
+            grad_accum=self.grad_accum,
+            max_steps=self.max_steps,
+            epochs=self.epochs,
+            learning_rate=self.learning_rate,
+            lora_r=self.lora_r,
+            eval_every=self.eval_every,
+            save_every=self.save_every,
+            passages=self.passages,
+        )
+        for name in ("val_fraction", "gold_share", "replay_ratio", "leakage_threshold"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0 or (name == "replay_ratio" and value >= 1.0):
+                raise ConfigError(f"training.{name} must be between 0 and 1, got {value}")
+
+
+@dataclass(frozen=True)
 class DomainConfig:
     name: str
     description: str = ""
@@ -186,6 +234,7 @@ class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
     domains: dict[str, DomainConfig] = field(default_factory=lambda: dict(DEFAULT_DOMAINS))
     default_strategy: str = "rag"
 

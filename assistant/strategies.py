@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from assistant.config import Config, DomainConfig
 from assistant.errors import ConfigError, InputError, unknown
+from assistant.prompts import base_messages, rag_messages
 from assistant.types import Answer, Source
 
 if TYPE_CHECKING:  # only for types: strategies receive these objects, they never build them
@@ -31,6 +32,7 @@ class AskOptions:
     mode: str | None = None  # retrieval mode: dense, bm25, hybrid
     filters: Mapping[str, str | Sequence[str]] | None = None
     max_new_tokens: int | None = None
+    adapter: str | None = None  # for the adapter strategies: a trained adapter's name
 
 
 @dataclass
@@ -75,28 +77,9 @@ def get_strategy(spec: str) -> Strategy:
 
 # --- prompts --------------------------------------------------------------------------------------
 
-RAG_RULES = (
-    "Answer the question using only the numbered sources. Cite the sources you use with their numbers "
-    "in square brackets, like [1] or [2]. If the sources do not contain the answer, say that they do not."
-)
 
-
-def format_passages(sources: Sequence[Source], generator: Generator, passage_tokens: int) -> str:
-    blocks = []
-    for i, src in enumerate(sources, 1):
-        where = f" ({src.locator})" if src.locator else ""
-        blocks.append(f"[{i}] {src.title}{where}\n{generator.truncate(src.snippet, passage_tokens)}")
-    return "\n\n".join(blocks)
-
-
-def rag_messages(
-    domain: DomainConfig, question: str, sources: Sequence[Source], generator: Generator, passage_tokens: int
-) -> list[dict[str, str]]:
-    passages = format_passages(sources, generator, passage_tokens)
-    return [
-        {"role": "system", "content": f"{domain.instruction} {RAG_RULES}"},
-        {"role": "user", "content": f"Sources:\n\n{passages}\n\nQuestion: {question}"},
-    ]
+def rag_prompt(domain: DomainConfig, question: str, sources: Sequence[Source], generator: Generator, passage_tokens: int) -> list[dict[str, str]]:
+    return rag_messages(domain.instruction, question, sources, generator.truncate, passage_tokens)
 
 
 def fit_sources(
@@ -106,7 +89,7 @@ def fit_sources(
     budget = config.generation.max_input_tokens
     kept = list(sources)
     while kept:
-        prompt = generator.render(rag_messages(domain, question, kept, generator, config.generation.passage_tokens))
+        prompt = generator.render(rag_prompt(domain, question, kept, generator, config.generation.passage_tokens))
         if generator.count_tokens(prompt) <= budget:
             return kept
         kept.pop()
@@ -177,10 +160,16 @@ def check_question(question: str) -> str:
     return question
 
 
-def _generate(ctx: StrategyContext, messages: list[dict[str, str]], options: AskOptions, answer: Answer) -> None:
+def _generate(
+    ctx: StrategyContext,
+    messages: list[dict[str, str]],
+    options: AskOptions,
+    answer: Answer,
+    adapter: str | None = None,
+) -> None:
     generator = ctx.get_generator()
     start = time.perf_counter()
-    gen = generator.generate(messages, max_new_tokens=options.max_new_tokens)
+    gen = generator.generate(messages, max_new_tokens=options.max_new_tokens, adapter=adapter)
     answer.timings["generate"] = time.perf_counter() - start
     answer.text = gen.text.strip()
     answer.model = generator.name
@@ -194,19 +183,43 @@ class BaseStrategy:
 
     name = "base"
     uses_retrieval = False
+    uses_adapter = False
+
+    def __init__(self, adapter: str | None = None) -> None:
+        self.adapter = adapter
+
+    def _adapter(self, ctx: StrategyContext, options: AskOptions, answer: Answer) -> str | None:
+        """The adapter to answer with, attached to the generator's base (loaded once, switched per call)."""
+        if not self.uses_adapter:
+            if options.adapter:
+                raise ConfigError(
+                    f"strategy '{self.name}' uses no adapter; for --adapter {options.adapter} choose "
+                    "--strategy adapter or rag+adapter"
+                )
+            return None
+        name = self.adapter or options.adapter
+        if not name:
+            raise ConfigError(
+                f"strategy '{self.name}' needs an adapter: --adapter NAME (`assistant adapters list`), "
+                f"or the spec '{self.name}:NAME'"
+            )
+        from assistant.training.adapters import attach, get_adapter
+
+        trained_on = get_adapter(ctx.config, name).record.get("data", {}).get("domain")
+        if trained_on and trained_on != ctx.domain.name:
+            answer.warnings.append(f"adapter '{name}' was trained on the '{trained_on}' domain, not '{ctx.domain.name}'")
+        return attach(ctx.get_generator(), name, ctx.config)
 
     def answer(self, ctx: StrategyContext, question: str, options: AskOptions) -> Answer:
         question = check_question(question)
         answer = Answer(question=question, text="", strategy=self.name, domain=ctx.domain.name)
-        messages = [
-            {"role": "system", "content": ctx.domain.instruction},
-            {"role": "user", "content": question},
-        ]
-        _generate(ctx, messages, options, answer)
+        adapter = self._adapter(ctx, options, answer)
+        _generate(ctx, base_messages(ctx.domain.instruction, question), options, answer, adapter)
+        _name_model(answer, adapter)
         return answer
 
 
-class RagStrategy:
+class RagStrategy(BaseStrategy):
     """Retrieve passages from the domain's index, answer from them and cite them as [1], [2]."""
 
     name = "rag"
@@ -216,6 +229,7 @@ class RagStrategy:
         question = check_question(question)
         answer = Answer(question=question, text="", strategy=self.name, domain=ctx.domain.name)
         generator = ctx.get_generator()
+        adapter = self._adapter(ctx, options, answer)
         # fail on an over-long question before spending time on retrieval
         n = generator.count_tokens(question)
         if n > ctx.config.generation.max_input_tokens:
@@ -242,8 +256,9 @@ class RagStrategy:
                 f"low relevance: the best source's similarity is {best:.2f} (below {threshold:.2f}); "
                 "the index may not cover this question"
             )
-        messages = rag_messages(ctx.domain, question, sources, generator, ctx.config.generation.passage_tokens)
-        _generate(ctx, messages, options, answer)
+        messages = rag_prompt(ctx.domain, question, sources, generator, ctx.config.generation.passage_tokens)
+        _generate(ctx, messages, options, answer, adapter)
+        _name_model(answer, adapter)
         answer.text, answer.citations, dropped = check_citations(answer.text, len(sources))
         answer.warnings.extend(dropped)
         if not answer.citations and answer.text:
@@ -251,6 +266,25 @@ class RagStrategy:
             if answer.citations:
                 answer.warnings.append("the model cited no source; citations were added by word overlap")
         return answer
+
+
+class AdapterStrategy(BaseStrategy):
+    """The base prompt answered by the base model with a trained adapter (`assistant train sft|cpt`)."""
+
+    name = "adapter"
+    uses_adapter = True
+
+
+class RagAdapterStrategy(RagStrategy):
+    """RAG with an adapter, best one trained on retrieved passages (`assistant train sft --with-context`)."""
+
+    name = "rag+adapter"
+    uses_adapter = True
+
+
+def _name_model(answer: Answer, adapter: str | None) -> None:
+    if adapter:
+        answer.model = f"{answer.model} + adapter {adapter}"
 
 
 def _no_arg(cls: type) -> StrategyFactory:
@@ -262,5 +296,16 @@ def _no_arg(cls: type) -> StrategyFactory:
     return factory
 
 
+def _with_adapter(cls: type[BaseStrategy]) -> StrategyFactory:
+    def factory(arg: str | None) -> Strategy:
+        return cls(adapter=arg)
+
+    return factory
+
+
 register_strategy("base", "zero-shot with the domain's instruction, no retrieval")(_no_arg(BaseStrategy))
 register_strategy("rag", "retrieve from the domain's index and answer with cited sources")(_no_arg(RagStrategy))
+register_strategy("adapter", "the base prompt with a trained adapter (--adapter NAME)")(_with_adapter(AdapterStrategy))
+register_strategy(
+    "rag+adapter", "retrieval and cited sources, answered with an adapter (best: one trained --with-context)"
+)(_with_adapter(RagAdapterStrategy))

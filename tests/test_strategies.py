@@ -43,7 +43,7 @@ class FakeGenerator:
     def truncate(self, text: str, max_tokens: int) -> str:
         return " ".join(text.split()[:max_tokens])
 
-    def generate(self, messages, *, max_new_tokens=None, temperature=None, stop=()):
+    def generate(self, messages, *, max_new_tokens=None, temperature=None, stop=(), adapter=None):
         self.seen.append(messages)
         return Gen(self.reply, self.count_tokens(self.render(messages)), len(self.reply.split()))
 
@@ -67,7 +67,7 @@ def ctx(config: Config, gen: FakeGenerator, ret: FakeRetriever) -> StrategyConte
 
 
 def test_unknown_strategy_lists_known() -> None:
-    with pytest.raises(NotFoundError, match=r"unknown strategy 'magic' \(known: base, rag"):
+    with pytest.raises(NotFoundError, match=r"unknown strategy 'magic' \(known: adapter, base, rag, rag\+adapter\)"):
         get_strategy("magic")
     with pytest.raises(ConfigError, match="takes no argument"):
         get_strategy("rag:3")

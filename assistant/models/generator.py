@@ -71,6 +71,7 @@ class Generator:
         self.tokenizer = tokenizer
         self.config = config
         self.lock = lock or threading.RLock()
+        self.adapter_sources: dict[str, str] = {}  # adapter name -> where (and which version) it was loaded from
         text_config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
         max_positions = int(getattr(text_config, "max_position_embeddings", 0) or 1 << 30)
         self.context_length: int = min(max_positions, config.max_input_tokens + config.max_new_tokens)

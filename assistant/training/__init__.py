@@ -1,0 +1,36 @@
+"""Adapters from the domain corpus: continued pretraining (CPT) and QLoRA instruction tuning (SFT, RAFT).
+
+    from assistant.training import train_cpt, train_sft, list_adapters, merge_adapter
+    train_sft("medical", "medical-sft", config)            # adapters/medical-sft/ (peft + training.json + loss.png)
+
+`data` builds examples (packing, chat rendering, leakage check), `trainer` is the one (Q)LoRA loop
+(accelerate; checkpoints; resume), `adapters` lists, merges and attaches finished adapters, `entry`
+holds the two entry points. Tests: `.venv/bin/pytest tests/training -q`.
+"""
+
+from __future__ import annotations
+
+from assistant.training.adapters import (
+    AdapterInfo,
+    attach,
+    base_fingerprint,
+    delete_adapter,
+    get_adapter,
+    list_adapters,
+    merge_adapter,
+)
+from assistant.training.entry import PassagesFor, qa_train_items, train_cpt, train_sft
+
+__all__ = [
+    "AdapterInfo",
+    "PassagesFor",
+    "attach",
+    "base_fingerprint",
+    "delete_adapter",
+    "get_adapter",
+    "list_adapters",
+    "merge_adapter",
+    "qa_train_items",
+    "train_cpt",
+    "train_sft",
+]

@@ -1,0 +1,459 @@
+"""One trainer for continued pretraining and instruction tuning: (Q)LoRA on a causal LM, with accelerate.
+
+    from assistant.training.trainer import TrainJob, run_training
+    run_training(TrainJob(name="medical-sft", kind="sft", base_path=folder, base_spec=spec,
+                          out_dir=adapters/"medical-sft", config=TrainingConfig(), train=examples, val=val))
+
+CPT and SFT differ only in their examples (packed blocks with labels on every token, or chat examples
+with labels on the answer): the model, the loop, the checkpoints and the outputs are the same.
+
+The run is written to `<adapters>/.NAME.run/` (checkpoints every `save_every` steps, each written to a
+temp folder and renamed, so a kill -9 leaves the last complete one) and only the finished adapter is
+renamed to `<adapters>/NAME/`: a failed run never leaves a half-written adapter under its final name.
+`accelerate launch --multi_gpu --num_processes 2 ...` runs the same code as data parallel (torchrun under the
+hood; gloo on a CPU-only machine). Not `--cpu --num_processes 2`: accelerate 1.x then starts one process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import random
+import shutil
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from assistant.config import TrainingConfig
+from assistant.errors import InputError
+from assistant.training.data import IGNORE, Example
+
+Kind = Literal["cpt", "sft"]
+TRAINING_FILE = "training.json"
+LOSS_PLOT = "loss.png"
+RUN_STATE = "run.json"
+
+
+@dataclass
+class TrainJob:
+    name: str
+    kind: Kind
+    base_path: Path  # a local transformers folder (the resolved base model)
+    base_spec: str  # what the user configured, e.g. "embedded:SmolLM2-135M-Instruct"
+    out_dir: Path  # the adapter's final folder
+    config: TrainingConfig
+    train: Sequence[Example]
+    val: Sequence[Example] = ()
+    data: dict[str, Any] = field(default_factory=dict)  # counts, hashes, stats: copied into training.json
+    base_fingerprint: str = ""
+    resume: bool = False
+    pad_token_id: int = 0
+    log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr, flush=True)
+
+
+def run_dir(out_dir: Path) -> Path:
+    return out_dir.parent / f".{out_dir.name}.run"
+
+
+def data_hash(examples: Sequence[Example]) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for ex in examples:
+        h.update(len(ex.input_ids).to_bytes(4, "little"))
+        h.update(",".join(map(str, ex.input_ids)).encode())
+        h.update(b"|")
+        h.update(",".join(map(str, ex.labels)).encode())
+    return h.hexdigest()[:16]
+
+
+# ---------------------------------------------------------------- batches
+def length_grouped_batches(lengths: Sequence[int], batch_size: int, seed: int) -> list[list[int]]:
+    """Shuffled batches of indices whose members have similar lengths (less padding), in random order.
+
+    Indices are shuffled, cut into mega-batches of 50 batches, sorted by length inside each, then the
+    batches are shuffled: randomness across the epoch, little padding inside a batch.
+    """
+    rng = random.Random(seed)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    mega = batch_size * 50
+    batches: list[list[int]] = []
+    for start in range(0, len(order), mega):
+        group = sorted(order[start : start + mega], key=lambda i: lengths[i], reverse=True)
+        batches += [group[i : i + batch_size] for i in range(0, len(group), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def collate(examples: Sequence[Example], pad_token_id: int) -> dict[str, Any]:
+    """Right-padded tensors; padding has attention 0 and label IGNORE (so a pad equal to EOS never hides
+    the real EOS, which is a label inside `labels`)."""
+    import torch
+
+    width = max(len(e.input_ids) for e in examples)
+    ids = torch.full((len(examples), width), pad_token_id, dtype=torch.long)
+    labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(examples), width), dtype=torch.long)
+    for row, e in enumerate(examples):
+        n = len(e.input_ids)
+        ids[row, :n] = torch.tensor(e.input_ids)
+        labels[row, :n] = torch.tensor(e.labels)
+        mask[row, :n] = 1
+    return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+
+# ---------------------------------------------------------------- model
+def load_for_training(base_path: Path, config: TrainingConfig, device: Any) -> Any:
+    """The base in 4-bit NF4 (QLoRA) or fp32, with LoRA on every linear layer; only LoRA weights train."""
+    import torch
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    from assistant import hub
+
+    kwargs: dict[str, Any] = {"dtype": torch.float32, "local_files_only": True}
+    if config.quantize:
+        # fp32 compute: bf16 matmuls are slow on CPUs without AMX; on CUDA bf16 is the usual choice.
+        compute = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=compute,
+        )
+        kwargs["device_map"] = {"": device}
+    with hub.quiet_transformers():
+        model = AutoModelForCausalLM.from_pretrained(base_path, **kwargs)
+    # peft calls transformers' gradient_checkpointing_enable, deprecated in favour of a new name
+    warnings.filterwarnings("ignore", message=".*(gradient_checkpointing|is_gradient_checkpointing).*deprecated", category=FutureWarning)
+    model.config.use_cache = False  # no KV cache while training (and required by gradient checkpointing)
+    ckpt_kwargs = {"use_reentrant": False}  # the non-reentrant variant works with DDP and frozen inputs
+    if config.quantize:
+        model = prepare_model_for_kbit_training(
+            model,
+            use_gradient_checkpointing=config.gradient_checkpointing,
+            gradient_checkpointing_kwargs=ckpt_kwargs,
+        )
+    elif config.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=ckpt_kwargs)
+        model.enable_input_require_grads()
+    lora = LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=config.target_modules if config.target_modules != "all-linear" else "all-linear",
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, lora)
+
+
+# ---------------------------------------------------------------- checkpoints
+def latest_checkpoint(folder: Path) -> Path | None:
+    found = []
+    for p in folder.glob("checkpoint-*"):
+        if p.is_dir() and p.name.removeprefix("checkpoint-").isdigit() and (p / RUN_STATE).is_file():
+            found.append((int(p.name.removeprefix("checkpoint-")), p))
+    return max(found)[1] if found else None
+
+
+def _save_checkpoint(accelerator: Any, folder: Path, state: dict[str, Any], keep: int = 2) -> None:
+    """All processes save their part into a temp folder; the main one renames it into place."""
+    tmp = folder / f".tmp-checkpoint-{state['step']}"
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(tmp))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        (tmp / RUN_STATE).write_text(json.dumps(state), encoding="utf-8")
+        final = folder / f"checkpoint-{state['step']}"
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)
+        done = sorted(
+            (int(p.name.removeprefix("checkpoint-")), p)
+            for p in folder.glob("checkpoint-*")
+            if p.name.removeprefix("checkpoint-").isdigit()
+        )
+        for _, old in done[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+
+
+# ---------------------------------------------------------------- the loop
+def _batches(
+    examples: Sequence[Example], batch_size: int, seed: int, epoch: int, pad: int, rank: int, world: int
+) -> Iterator[dict[str, Any]]:
+    """This process's share of an epoch's batches (each process takes every world-th batch)."""
+    order = length_grouped_batches([len(e.input_ids) for e in examples], batch_size, seed + epoch)
+    usable = len(order) - len(order) % world if world > 1 else len(order)
+    for i in range(rank, usable, world):
+        yield collate([examples[j] for j in order[i]], pad)
+
+
+def batches_per_epoch(n_examples: int, batch_size: int, world: int) -> int:
+    n = math.ceil(n_examples / batch_size)
+    return n // world if world > 1 else n
+
+
+def evaluate(model: Any, accelerator: Any, examples: Sequence[Example], batch_size: int, pad: int) -> float | None:
+    """Mean loss per label token over the validation examples (all processes together)."""
+    import torch
+
+    if not examples:
+        return None
+    # The bare model, not the DDP wrapper: DDP's forward broadcasts buffers (a collective), and the
+    # processes may hold different numbers of validation batches; only the final reduce is shared.
+    model = accelerator.unwrap_model(model)
+    model.eval()
+    total = torch.zeros(2, device=accelerator.device)
+    world, rank = accelerator.num_processes, accelerator.process_index
+    with torch.no_grad():
+        for start in range(rank * batch_size, len(examples), batch_size * world):
+            batch = {k: v.to(accelerator.device) for k, v in collate(examples[start : start + batch_size], pad).items()}
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            shift_logits = logits[:, :-1].float()
+            shift_labels = batch["labels"][:, 1:]
+            loss = torch.nn.functional.cross_entropy(
+                shift_logits.reshape(-1, shift_logits.size(-1)), shift_labels.reshape(-1), ignore_index=IGNORE, reduction="sum"
+            )
+            total += torch.stack([loss, (shift_labels != IGNORE).sum().float()])
+    model.train()
+    total = accelerator.reduce(total, reduction="sum")
+    return float(total[0] / total[1]) if total[1] > 0 else None
+
+
+def run_training(job: TrainJob) -> dict[str, Any]:
+    """Train, checkpoint, and write the adapter folder; returns what training.json records."""
+    import torch
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from tqdm.auto import tqdm
+    from transformers import get_scheduler
+
+    cfg = job.config
+    if not job.train:
+        raise InputError(f"no training examples for '{job.name}' after filtering: nothing to train on")
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(), gradient_accumulation_steps=cfg.grad_accum)
+    main = accelerator.is_main_process
+    world, rank = accelerator.num_processes, accelerator.process_index
+    set_seed(cfg.seed)
+    folder = run_dir(job.out_dir)
+    fingerprint = data_hash(job.train)
+
+    # ---- where to start
+    start_state: dict[str, Any] = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "history": [], "evals": [], "tokens": 0}
+    checkpoint = latest_checkpoint(folder) if folder.is_dir() else None
+    if checkpoint is not None and not job.resume and main:
+        job.log(f"an interrupted run of '{job.name}' was found ({checkpoint.name}); starting over (use --resume to continue it)")
+    if job.resume and checkpoint is not None:
+        saved = json.loads((checkpoint / RUN_STATE).read_text(encoding="utf-8"))
+        if saved.get("data_hash") != fingerprint or saved.get("world") != world:
+            raise InputError(
+                f"cannot resume '{job.name}': the training data or the number of processes changed since "
+                f"{checkpoint.name}; run without --resume to start over"
+            )
+        start_state = saved
+    else:
+        checkpoint = None
+        if main:
+            shutil.rmtree(folder, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    if main:
+        folder.mkdir(parents=True, exist_ok=True)
+
+    # ---- model, optimizer, schedule
+    model = load_for_training(job.base_path, cfg, accelerator.device)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    per_epoch = batches_per_epoch(len(job.train), cfg.batch_size, world)
+    if per_epoch == 0:
+        raise InputError(f"{len(job.train)} examples are fewer than one batch per process ({cfg.batch_size} x {world})")
+    steps_per_epoch = max(1, per_epoch // cfg.grad_accum)
+    total_steps = max(1, min(cfg.max_steps, math.floor(cfg.epochs * steps_per_epoch) or 1))
+    scheduler = get_scheduler(
+        "cosine", optimizer, num_warmup_steps=min(cfg.warmup_steps, total_steps // 10), num_training_steps=total_steps
+    )
+    # The scheduler is stepped by hand once per optimizer step: accelerate's wrapper would step it once per
+    # process, and total_steps already counts per-process steps. Registered, it is still checkpointed.
+    model, optimizer = accelerator.prepare(model, optimizer)
+    accelerator.register_for_checkpointing(scheduler)
+    if checkpoint is not None:
+        accelerator.load_state(str(checkpoint))
+        if main:
+            job.log(f"resuming '{job.name}' from {checkpoint.name} (step {start_state['step']} of {total_steps})")
+
+    n_params = sum(p.numel() for p in trainable)
+    if main:
+        tokens = sum(len(e.input_ids) for e in job.train)
+        job.log(
+            f"training '{job.name}' ({job.kind}, {'QLoRA 4-bit NF4' if cfg.quantize else 'LoRA fp32'}, r={cfg.lora_r}) "
+            f"on {job.base_spec}: {len(job.train)} examples ({tokens:,} tokens), {len(job.val)} validation; "
+            f"{total_steps} steps x {cfg.batch_size * cfg.grad_accum * world} sequences of <= {cfg.seq_len} tokens; "
+            f"{n_params:,} trainable parameters; {world} process(es) on {accelerator.device}"
+        )
+
+    # ---- loop
+    state = dict(start_state)
+    state.update(data_hash=fingerprint, world=world, total_steps=total_steps)
+    model.train()
+    bar = tqdm(total=total_steps, initial=state["step"], desc=job.name, unit="step", disable=not main, dynamic_ncols=True)
+    started = time.perf_counter()
+    tokens_at_start = state["tokens"]
+    window_loss: list[float] = []
+    first_step_at: float | None = None
+    while state["step"] < total_steps:
+        batches = _batches(job.train, cfg.batch_size, cfg.seed, state["epoch"], job.pad_token_id, rank, world)
+        for i, batch in enumerate(batches):
+            if i < state["batch_in_epoch"]:
+                continue  # resumed mid-epoch: the same seeded order, skip what was trained
+            batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+            with accelerator.accumulate(model):
+                loss = model(**batch).loss
+                accelerator.backward(loss)
+                if accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(trainable, 1.0)
+                optimizer.step()
+                if accelerator.sync_gradients:
+                    scheduler.step()
+                optimizer.zero_grad()
+            n_tok = accelerator.reduce(batch["attention_mask"].sum().detach(), reduction="sum")
+            state["tokens"] += int(n_tok)
+            window_loss.append(float(accelerator.reduce(loss.detach(), reduction="mean")))
+            state["batch_in_epoch"] = i + 1
+            if not accelerator.sync_gradients:
+                continue
+            state["step"] += 1
+            step_loss = sum(window_loss) / len(window_loss)
+            window_loss.clear()
+            state["history"].append([state["step"], round(step_loss, 5)])
+            elapsed = time.perf_counter() - started
+            tok_s = (state["tokens"] - tokens_at_start) / elapsed if elapsed > 0 else 0.0
+            bar.update(1)
+            bar.set_postfix(loss=f"{step_loss:.3f}", tok_s=f"{tok_s:.0f}")
+            if first_step_at is None:
+                first_step_at = elapsed
+                if main and total_steps - state["step"] > 1:
+                    est = first_step_at * (total_steps - state["step"])
+                    bar.write(f"first step took {first_step_at:.1f} s: about {est / 60:.0f} min for the remaining {total_steps - state['step']} steps")
+            if cfg.eval_every and (state["step"] % cfg.eval_every == 0 or state["step"] == total_steps) and job.val:
+                val_loss = evaluate(model, accelerator, job.val, cfg.batch_size, job.pad_token_id)
+                if val_loss is not None:
+                    state["evals"].append([state["step"], round(val_loss, 5)])
+                    if main:
+                        bar.write(f"step {state['step']}: train loss {step_loss:.4f}, validation loss {val_loss:.4f}")
+            if state["step"] % cfg.save_every == 0 and state["step"] < total_steps:
+                _save_checkpoint(accelerator, folder, state)
+            if state["step"] >= total_steps:
+                break
+        else:
+            state["epoch"] += 1
+            state["batch_in_epoch"] = 0
+            continue
+    bar.close()
+    wall = time.perf_counter() - started
+
+    # ---- the adapter folder: written aside, renamed into place
+    accelerator.wait_for_everyone()
+    record: dict[str, Any] = {}
+    if main:
+        record = {
+            "name": job.name,
+            "kind": job.kind,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "base": {"spec": job.base_spec, "path": str(job.base_path), "fingerprint": job.base_fingerprint},
+            "config": asdict(cfg),
+            "data": {**job.data, "train_examples": len(job.train), "val_examples": len(job.val), "data_hash": fingerprint},
+            "results": {
+                "steps": state["step"],
+                "epochs": round(state["step"] * cfg.grad_accum * world / max(1, per_epoch * world), 3),
+                "final_train_loss": state["history"][-1][1] if state["history"] else None,
+                "first_train_loss": state["history"][0][1] if state["history"] else None,
+                "final_val_loss": state["evals"][-1][1] if state["evals"] else None,
+                "train_loss": state["history"],
+                "val_loss": state["evals"],
+                "tokens": state["tokens"],
+                "tokens_per_second": round((state["tokens"] - tokens_at_start) / wall, 1) if wall > 0 else None,
+                "wall_seconds": round(wall, 1),
+                "resumed_from_step": start_state["step"] or None,
+                "peak_memory_mb": peak_memory_mb(),
+            },
+            "trainable_parameters": n_params,
+            "processes": world,
+            "device": str(accelerator.device),
+            "versions": _versions(),
+        }
+        tmp = job.out_dir.parent / f".{job.out_dir.name}.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            accelerator.unwrap_model(model).save_pretrained(tmp)
+            (tmp / TRAINING_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
+            plot_losses(record, tmp / LOSS_PLOT)
+            if job.out_dir.exists():
+                old = job.out_dir.parent / f".{job.out_dir.name}.old-{os.getpid()}"
+                job.out_dir.rename(old)
+                tmp.rename(job.out_dir)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                tmp.rename(job.out_dir)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise InputError(f"could not write the adapter to {job.out_dir}: {exc}") from None
+        except BaseException:  # a bug or Ctrl-C while writing: no half-written temp folder either
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        shutil.rmtree(folder, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return record
+
+
+def peak_memory_mb() -> float:
+    import resource
+
+    import torch
+
+    if torch.cuda.is_available():
+        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux: KiB
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {}
+    for pkg in ("torch", "transformers", "peft", "bitsandbytes", "accelerate"):
+        with contextlib.suppress(md.PackageNotFoundError):
+            out[pkg] = md.version(pkg)
+    return out
+
+
+def plot_losses(record: dict[str, Any], path: Path) -> None:
+    """Training and validation loss against the step, as a PNG next to the adapter."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    res = record["results"]
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    if res["train_loss"]:
+        steps, losses = zip(*res["train_loss"], strict=True)
+        ax.plot(steps, losses, label="train", color="tab:blue", alpha=0.8)
+    if res["val_loss"]:
+        steps, losses = zip(*res["val_loss"], strict=True)
+        ax.plot(steps, losses, "o-", label="validation", color="tab:orange")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss (cross-entropy per token)")
+    quant = "QLoRA 4-bit" if record["config"]["quantize"] else "LoRA"
+    ax.set_title(f"{record['name']} ({record['kind']}, {quant}) on {record['base']['spec']}", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
