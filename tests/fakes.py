@@ -46,16 +46,20 @@ def make_tiny_tokenizer() -> Any:
     return tokenizer
 
 
-def make_tiny_model(path: Path, *, seed: int = 0) -> Path:
-    """Write a 2-layer random Llama (hidden 64, 4 heads) and its tokenizer to `path`; return `path`."""
+def make_tiny_model(path: Path, *, seed: int = 0, hidden_size: int = 64, initializer_range: float = 0.02) -> Path:
+    """Write a 2-layer random Llama (hidden 64, 4 heads) and its tokenizer to `path`; return `path`.
+
+    A larger `initializer_range` (e.g. 0.2) gives a model that can fit a target in a few steps (with the
+    default, logits stay within about +-1.3 after the final norm); another `hidden_size` is another base.
+    """
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     tokenizer = make_tiny_tokenizer()
     config = LlamaConfig(
         vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
@@ -64,6 +68,7 @@ def make_tiny_model(path: Path, *, seed: int = 0) -> Path:
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=False,  # tied, a random model mostly repeats its last input token
+        initializer_range=initializer_range,
     )
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config)

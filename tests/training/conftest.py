@@ -29,32 +29,9 @@ TOY_LOADER = "toy-training"
 
 def make_model(path: Path, *, hidden_size: int = 64, initializer_range: float = 0.02, seed: int = 0) -> Path:
     """A 2-layer random Llama with the byte tokenizer of tests/fakes.py."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from tests.fakes import make_tiny_model
 
-    from tests.fakes import make_tiny_tokenizer
-
-    tokenizer = make_tiny_tokenizer()
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=hidden_size,
-        intermediate_size=2 * hidden_size,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=False,
-        initializer_range=initializer_range,
-    )
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(config)
-    path.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return make_tiny_model(path, seed=seed, hidden_size=hidden_size, initializer_range=initializer_range)
 
 
 @pytest.fixture(scope="session")
