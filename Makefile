@@ -45,6 +45,7 @@ bench: setup
 	$(PIP) install --quiet -e ".[bench]"
 	$(BIN)/python bench/index_build.py
 	$(BIN)/python bench/retrieval.py
+	$(BIN)/python bench/train.py
 
 lint: setup
 	$(BIN)/ruff check .
