@@ -70,9 +70,12 @@ def _prepare_job(
     from assistant.models import resolve_model
 
     out = adapter_path(config, name)
-    if out.exists() and not overwrite and not resume:
+    # --resume continues an interrupted run (its hidden run folder); on a finished adapter it would
+    # silently train again from scratch and replace it.
+    if out.exists() and not overwrite and not (resume and run_dir(out).is_dir()):
+        finished = " and has no interrupted run to resume" if resume else ""
         raise InputError(
-            f"adapter '{name}' already exists at {out}: pass --overwrite to replace it, or choose another --name"
+            f"adapter '{name}' already exists at {out}{finished}: pass --overwrite to replace it, or choose another --name"
         )
     config.adapters_dir.mkdir(parents=True, exist_ok=True)
     free_mb = shutil.disk_usage(config.adapters_dir).free / 2**20

@@ -148,6 +148,8 @@ def test_entry_point_errors(toy_config: Config, tmp_path: Path) -> None:
     (toy_config.adapters_dir / "taken" / TRAINING_FILE).write_text("{}")
     with pytest.raises(InputError, match=r"adapter 'taken' already exists .* --overwrite"):
         train_sft("toy", "taken", toy_config, log=quiet)
+    with pytest.raises(InputError, match=r"'taken' already exists .* has no interrupted run to resume: .*--overwrite"):
+        train_sft("toy", "taken", toy_config, resume=True, log=quiet)  # finished: not retrained behind the user's back
 
     # A corpus with test questions only: nothing to train on.
     write_recipe(toy_config, "toytest", TOY_LOADER, [tmp_path], domain="toy", only="test")
