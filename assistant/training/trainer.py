@@ -148,7 +148,7 @@ def load_for_training(base_path: Path, config: TrainingConfig, device: Any) -> A
         r=config.lora_r,
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
-        target_modules=config.target_modules if config.target_modules != "all-linear" else "all-linear",
+        target_modules=config.target_modules,
         task_type="CAUSAL_LM",
     )
     return get_peft_model(model, lora)
