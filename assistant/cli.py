@@ -39,7 +39,9 @@ class _Group(TyperGroup):
             err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
-            err.print("interrupted: nothing is lost; run the same command again to resume")
+            training = "train" in (ctx.info_name, ctx.invoked_subcommand)
+            hint = "add --resume to continue from the last checkpoint" if training else "run the same command again to resume"
+            err.print(f"interrupted: nothing is lost; {hint}")
             raise typer.Exit(130) from None
 
 

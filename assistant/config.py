@@ -156,6 +156,7 @@ class TrainingConfig:
     """Adapter training (`assistant train cpt|sft`). The defaults fit the embedded 135M model on 2 CPU cores."""
 
     seq_len: int = 384  # tokens per example (SFT) or per packed block (CPT)
+    context_seq_len: int = 768  # SFT --with-context (RAFT): room for the retrieved passages; --seq-len overrides
     batch_size: int = 4
     grad_accum: int = 1
     max_steps: int = 100  # optimizer steps (~25 min for the 135M model on 2 cores); the run also ends after `epochs`
@@ -167,7 +168,7 @@ class TrainingConfig:
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
-    target_modules: str = "all-linear"
+    target_modules: str = "all-linear"  # or a comma-separated list of module names, e.g. "q_proj,v_proj"
     gradient_checkpointing: bool = True
     val_fraction: float = 0.05  # validation split taken from train
     max_val_examples: int = 64
@@ -183,6 +184,7 @@ class TrainingConfig:
         _positive(
             "training",
             seq_len=self.seq_len,
+            context_seq_len=self.context_seq_len,
             batch_size=self.batch_size,
             grad_accum=self.grad_accum,
             max_steps=self.max_steps,

@@ -133,3 +133,14 @@ def test_user_errors_exit_2_with_one_line(train_home: Path) -> None:
     assert code == 2 and "--overwrite" in out
     code, out = run("train", "sft", "--domain", "mini", "--name", "twice", "--max-steps", "1", "--overwrite")
     assert code == 0, out
+
+
+def test_ctrl_c_says_how_to_resume(train_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import assistant
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(assistant, "train", interrupted)
+    result = runner.invoke(app, ["train", "sft", "--domain", "mini", "--name", "x"])
+    assert result.exit_code == 130 and "add --resume to continue from the last checkpoint" in result.output

@@ -186,6 +186,8 @@ def merge_adapter(config: Config, name: str, out: Path) -> Path:
 
     info = get_adapter(config, name)
     out = out.expanduser().resolve()
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} is a file: --out takes a folder for the merged model")
     if out.exists() and any(out.iterdir()):
         raise InputError(f"{out} exists and is not empty: choose a new folder for the merged model")
     base = Path(info.record.get("base", {}).get("path", ""))

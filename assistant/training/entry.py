@@ -252,8 +252,8 @@ def train_sft(
     among them in a `gold_share` of the examples.
     """
     cfg = _training_config(config, overrides)
-    if passages_for is not None and "seq_len" not in {k for k, v in overrides.items() if v is not None}:
-        cfg = dataclasses.replace(cfg, seq_len=max(cfg.seq_len, 768))  # room for the passages
+    if passages_for is not None and overrides.get("seq_len") is None:
+        cfg = dataclasses.replace(cfg, seq_len=cfg.context_seq_len)  # room for the passages
     out, spec, folder, tokenizer = _prepare_job(name, config, base, overwrite, resume)
     _check_seq_len(cfg, folder, spec)
     instruction = config.domain(domain).instruction if domain in config.domains else config.domain(
@@ -282,6 +282,11 @@ def train_sft(
     log(f"rendering {len(kept)} QA items with the chat template{' and retrieved passages' if passages_for else ''} ...")
     train = render_items(train_part, tokenizer, instruction, cfg, passages_for, passage_tokens, stats)
     val = render_items(val_part, tokenizer, instruction, cfg, passages_for, passage_tokens, SftStats())
+    if not train and stats.prompt_too_long:
+        raise InputError(
+            f"all {stats.prompt_too_long} prompts are longer than {cfg.seq_len} tokens: raise --seq-len "
+            "(or training.context_seq_len for --with-context)"
+        )
     log(
         f"{stats.examples} examples: {stats.ok} whole, {stats.answer_truncated} with the answer cut at "
         f"{cfg.seq_len} tokens, {stats.prompt_too_long} dropped (prompt too long), {stats.empty_answer} empty"

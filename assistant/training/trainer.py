@@ -148,10 +148,20 @@ def load_for_training(base_path: Path, config: TrainingConfig, device: Any) -> A
         r=config.lora_r,
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
-        target_modules=config.target_modules,
+        target_modules=_target_modules(config.target_modules),
         task_type="CAUSAL_LM",
     )
     return get_peft_model(model, lora)
+
+
+def _target_modules(spec: str) -> str | list[str]:
+    """peft reads a string as "all-linear" or a regex; a comma list names modules ("q_proj,v_proj")."""
+    if spec == "all-linear":
+        return spec
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    if not names:
+        raise InputError("training.target_modules is empty: use all-linear or module names like q_proj,v_proj")
+    return names
 
 
 # ---------------------------------------------------------------- checkpoints

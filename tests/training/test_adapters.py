@@ -128,6 +128,9 @@ def test_merge_writes_a_plain_model_equal_to_base_plus_adapter(
         merge_adapter(home_config, "yes", out)
     with pytest.raises(NotFoundError):
         merge_adapter(home_config, "nope", models / "other")
+    (models / "file").write_text("x")
+    with pytest.raises(InputError, match="is a file: --out takes a folder"):
+        merge_adapter(home_config, "yes", models / "file")
 
 
 def test_a_retrained_adapter_is_reloaded(home_config: Config, trained: Path) -> None:

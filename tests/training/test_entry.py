@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -130,6 +131,14 @@ def test_train_sft_default_seq_len_grows_for_passages(toy_config: Config, monkey
     passages = gold_and_distractors(toy_config)
     train_sft("toy", "toy-raft2", toy_config, passages_for=passages, passages=1, max_steps=1, batch_size=2, log=quiet)
     assert jobs[0].config.seq_len == 768 and record_of(toy_config, "toy-raft2")["config"]["seq_len"] == 768
+    # training.context_seq_len (YAML) sets it; --seq-len wins over both
+    cfg = dataclasses.replace(toy_config, training=dataclasses.replace(toy_config.training, context_seq_len=640))
+    train_sft("toy", "toy-raft3", cfg, passages_for=passages, passages=1, max_steps=1, batch_size=2, log=quiet)
+    train_sft("toy", "toy-raft4", cfg, passages_for=passages, passages=1, max_steps=1, batch_size=2, seq_len=700, log=quiet)
+    assert [j.config.seq_len for j in jobs[1:]] == [640, 700]
+    # prompts that never fit: the message names the setting to raise
+    with pytest.raises(InputError, match=r"prompts are longer than 48 tokens: raise --seq-len"):
+        train_sft("toy", "toy-raft5", cfg, passages_for=passages, passages=1, max_steps=1, seq_len=48, log=quiet)
 
 
 def test_entry_point_errors(toy_config: Config, tmp_path: Path) -> None:

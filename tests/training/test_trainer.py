@@ -212,3 +212,10 @@ def test_no_examples_is_an_input_error(tiny_model_dir: Path, tokenizer: Any, tmp
     with pytest.raises(InputError, match="no training examples for 'd'"):
         run_training(job(tiny_model_dir, out, [], quick()))
     assert not out.exists() and not run_dir(out).exists()
+
+
+def test_target_modules_all_linear_or_a_comma_list() -> None:
+    assert trainer._target_modules("all-linear") == "all-linear"
+    assert trainer._target_modules("q_proj, v_proj") == ["q_proj", "v_proj"]
+    with pytest.raises(InputError, match="target_modules is empty"):
+        trainer._target_modules(" , ")
