@@ -146,9 +146,23 @@ def check_base(info: AdapterInfo, spec: str, folder: Path) -> None:
         )
 
 
+DOT = "__dot__"
+
+
+def adapter_slot(name: str) -> str:
+    """The name an adapter is attached under: torch module names cannot hold '.', adapter names can."""
+    return name.replace(".", DOT)
+
+
+def slot_name(slot: str) -> str:
+    return slot.replace(DOT, ".")
+
+
 def attach(generator: Generator, name: str, config: Config) -> str:
-    """Load adapter `name` onto the generator's model (once; the base is never reloaded) and return its name."""
+    """Load adapter `name` onto the generator's model (once; the base is never reloaded); return the slot
+    to pass as `generator.generate(..., adapter=slot)`."""
     info = get_adapter(config, name)
+    name = adapter_slot(name)
     weights = info.path / "adapter_model.safetensors"
     stamp = f"{info.path}:{weights.stat().st_mtime_ns if weights.exists() else 0}"
     with generator.lock:
@@ -164,7 +178,7 @@ def attach(generator: Generator, name: str, config: Config) -> str:
                 generator.model.load_adapter(str(info.path), adapter_name=name)
         except (OSError, ValueError, RuntimeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ConfigError(f"cannot load adapter '{name}' from {info.path}: {first}") from None
+            raise ConfigError(f"cannot load adapter '{info.name}' from {info.path}: {first}") from None
         generator.model.eval()
         generator.adapter_sources[name] = stamp
     return name

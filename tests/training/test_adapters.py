@@ -86,6 +86,10 @@ def test_attach_and_switch_adapters_on_one_base(home_config: Config) -> None:
     assert gen.generate(QUESTION).text == base_text not in ("Yes.", "No.")  # None: the plain base again
     assert gen.generate(QUESTION, adapter="yes").text == "Yes."
     assert load_generator(home_config).model is model
+    # a name with a dot (torch module names cannot hold one) is attached under a slot name
+    shutil.copytree(home_config.adapters_dir / "no", home_config.adapters_dir / "no.v2")
+    slot = attach(gen, "no.v2", home_config)
+    assert "." not in slot and gen.generate(QUESTION, adapter=slot).text == "No."
 
 
 def test_attach_refuses_an_adapter_of_another_base(home_config: Config, other_model_dir: Path) -> None:
