@@ -61,3 +61,26 @@ def target_answer(item: QAItem) -> str:
     if scale and item.answer_type in ("arithmetic", "span", "count") and scale.lower() not in answer.lower():
         answer = f"{answer} ({scale})"
     return answer
+
+
+def fewshot_messages(
+    instruction: str, question: str, demonstrations: Sequence[tuple[str, str]]
+) -> list[dict[str, str]]:
+    """The base prompt preceded by demonstrations as earlier turns: (question, answer) pairs, nearest last."""
+    messages = [{"role": "system", "content": instruction}]
+    for q, a in demonstrations:
+        messages += [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
+    return [*messages, {"role": "user", "content": question}]
+
+
+COT_RULES = (
+    "Think step by step: first write your reasoning, then end with one last line of the form "
+    "'Answer: <your answer>'."
+)
+COT_CALCULATION = " If the answer needs a calculation, write it as one line 'Calculation: <arithmetic>' before the answer."
+
+
+def cot_messages(instruction: str, question: str, choices: Sequence[str] = ()) -> list[dict[str, str]]:
+    """Reason, then a final 'Answer:' line that the evaluation parses; `choices` name the allowed answers."""
+    rules = COT_RULES + (f" The answer is one of: {', '.join(choices)}." if choices else COT_CALCULATION)
+    return [{"role": "system", "content": f"{instruction} {rules}"}, {"role": "user", "content": question}]

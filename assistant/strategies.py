@@ -1,4 +1,4 @@
-"""Answer strategies: the rungs of the ladder (base, rag now; few-shot, CoT and adapters slot in later).
+"""Answer strategies, the rungs of the ladder: base, fewshot:K, cot, rag, adapter:NAME, rag+adapter:NAME.
 
 A strategy turns a question into an Answer using what the StrategyContext offers (the domain's
 instruction, a generator, a retriever). Strategies register by name in `STRATEGIES`; a spec may carry an
@@ -6,6 +6,9 @@ argument after a colon ("fewshot:3", "adapter:medical-sft"), passed to the facto
 
     from assistant.strategies import get_strategy
     answer = get_strategy("rag").answer(ctx, "Do statins reduce mortality?", AskOptions())
+
+`answer` is `prepare` (adapter, retrieval, the prompt) then `complete` (generation, citations); the
+evaluation scores closed-label options on the prepared prompt before completing it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from assistant.config import Config, DomainConfig
 from assistant.errors import ConfigError, InputError, unknown
-from assistant.prompts import base_messages, rag_messages
+from assistant.prompts import base_messages, cot_messages, fewshot_messages, rag_messages, target_answer
 from assistant.types import Answer, Source
 
 if TYPE_CHECKING:  # only for types: strategies receive these objects, they never build them
@@ -33,6 +36,7 @@ class AskOptions:
     filters: Mapping[str, str | Sequence[str]] | None = None
     max_new_tokens: int | None = None
     adapter: str | None = None  # for the adapter strategies: a trained adapter's name
+    choices: tuple[str, ...] = ()  # closed-label questions: the allowed answers (named in the CoT prompt)
 
 
 @dataclass
@@ -49,6 +53,10 @@ class StrategyContext:
 class Strategy(Protocol):
     name: str
     uses_retrieval: bool
+
+    def prepare(self, ctx: StrategyContext, question: str, options: AskOptions) -> Prepared: ...
+
+    def complete(self, ctx: StrategyContext, prepared: Prepared, options: AskOptions) -> Answer: ...
 
     def answer(self, ctx: StrategyContext, question: str, options: AskOptions) -> Answer: ...
 
@@ -160,19 +168,30 @@ def check_question(question: str) -> str:
     return question
 
 
-def _generate(
-    ctx: StrategyContext,
-    messages: list[dict[str, str]],
-    options: AskOptions,
-    answer: Answer,
-    adapter: str | None = None,
-) -> None:
+@dataclass
+class Prepared:
+    """A strategy's prompt before generation: the evaluation scores options on it, `complete` generates."""
+
+    answer: Answer  # question, strategy, domain; sources, warnings and timings gathered so far
+    messages: list[dict[str, str]]  # empty: nothing to generate (answer.text already says why)
+    adapter: str | None = None
+    max_new_tokens: int | None = None
+
+
+def _generate(ctx: StrategyContext, prepared: Prepared, options: AskOptions) -> None:
+    answer = prepared.answer
     generator = ctx.get_generator()
     start = time.perf_counter()
-    gen = generator.generate(messages, max_new_tokens=options.max_new_tokens, adapter=adapter)
+    max_new = options.max_new_tokens if options.max_new_tokens is not None else prepared.max_new_tokens
+    gen = generator.generate(prepared.messages, max_new_tokens=max_new, adapter=prepared.adapter)
     answer.timings["generate"] = time.perf_counter() - start
     answer.text = gen.text.strip()
-    answer.model = generator.name
+    if prepared.adapter:
+        from assistant.training.adapters import slot_name
+
+        answer.model = f"{generator.name} + adapter {slot_name(prepared.adapter)}"
+    else:
+        answer.model = generator.name
     answer.usage = {"prompt_tokens": gen.prompt_tokens, "output_tokens": gen.output_tokens}
     if gen.finish_reason == "length":
         answer.warnings.append(f"the answer was cut at {gen.output_tokens} tokens (generation.max_new_tokens)")
@@ -210,13 +229,69 @@ class BaseStrategy:
             answer.warnings.append(f"adapter '{name}' was trained on the '{trained_on}' domain, not '{ctx.domain.name}'")
         return attach(ctx.get_generator(), name, ctx.config)
 
-    def answer(self, ctx: StrategyContext, question: str, options: AskOptions) -> Answer:
+    def messages(self, ctx: StrategyContext, question: str, options: AskOptions, answer: Answer) -> list[dict[str, str]]:
+        return base_messages(ctx.domain.instruction, question)
+
+    def prepare(self, ctx: StrategyContext, question: str, options: AskOptions) -> Prepared:
+        """Everything up to generation: the adapter, retrieved sources (RAG) and the prompt."""
         question = check_question(question)
         answer = Answer(question=question, text="", strategy=self.name, domain=ctx.domain.name)
         adapter = self._adapter(ctx, options, answer)
-        _generate(ctx, base_messages(ctx.domain.instruction, question), options, answer, adapter)
-        _name_model(answer, adapter)
-        return answer
+        return Prepared(answer, self.messages(ctx, question, options, answer), adapter)
+
+    def complete(self, ctx: StrategyContext, prepared: Prepared, options: AskOptions) -> Answer:
+        """Generate from a prepared prompt and post-process (citations for RAG)."""
+        if prepared.messages:
+            _generate(ctx, prepared, options)
+        return prepared.answer
+
+    def answer(self, ctx: StrategyContext, question: str, options: AskOptions) -> Answer:
+        return self.complete(ctx, self.prepare(ctx, question, options), options)
+
+
+class FewShotStrategy(BaseStrategy):
+    """The base prompt after K demonstrations: the training QA pairs nearest the question by embedding."""
+
+    name = "fewshot"
+
+    def __init__(self, k: int = 3) -> None:
+        super().__init__()
+        self.k = k
+
+    def messages(self, ctx: StrategyContext, question: str, options: AskOptions, answer: Answer) -> list[dict[str, str]]:
+        from assistant.fewshot import FewShotPool
+
+        generator = ctx.get_generator()
+        cfg = ctx.config.prompting
+        start = time.perf_counter()
+        demos = FewShotPool.load(ctx.domain.name, ctx.config).nearest(question, self.k, ctx.config)
+        answer.timings["select"] = time.perf_counter() - start
+        pairs = [(d.question, generator.truncate(target_answer(d), cfg.demo_answer_tokens)) for d in demos]
+        # Trim to the token budget: drop the least similar demonstrations first.
+        while pairs:
+            demo_text = "".join(q + a for q, a in pairs)
+            if generator.count_tokens(demo_text) <= cfg.fewshot_tokens:
+                break
+            pairs.pop()
+        if len(pairs) < self.k:
+            answer.warnings.append(f"{len(pairs)} of {self.k} demonstrations fit prompting.fewshot_tokens")
+        answer.details["demonstrations"] = [d.id for d in demos[: len(pairs)]]
+        # nearest last, right before the question
+        return fewshot_messages(ctx.domain.instruction, question, list(reversed(pairs)))
+
+
+class CotStrategy(BaseStrategy):
+    """Chain of thought: reason step by step, then a final 'Answer:' line (parsed by the evaluation)."""
+
+    name = "cot"
+
+    def prepare(self, ctx: StrategyContext, question: str, options: AskOptions) -> Prepared:
+        prepared = super().prepare(ctx, question, options)
+        prepared.max_new_tokens = ctx.config.prompting.cot_max_new_tokens
+        return prepared
+
+    def messages(self, ctx: StrategyContext, question: str, options: AskOptions, answer: Answer) -> list[dict[str, str]]:
+        return cot_messages(ctx.domain.instruction, question, options.choices)
 
 
 class RagStrategy(BaseStrategy):
@@ -225,7 +300,7 @@ class RagStrategy(BaseStrategy):
     name = "rag"
     uses_retrieval = True
 
-    def answer(self, ctx: StrategyContext, question: str, options: AskOptions) -> Answer:
+    def prepare(self, ctx: StrategyContext, question: str, options: AskOptions) -> Prepared:
         question = check_question(question)
         answer = Answer(question=question, text="", strategy=self.name, domain=ctx.domain.name)
         generator = ctx.get_generator()
@@ -246,7 +321,7 @@ class RagStrategy(BaseStrategy):
         if not sources:
             answer.text = "No passage in the index matches this question (check the scope filters), so there is nothing to answer from."
             answer.warnings.append("no sources retrieved")
-            return answer
+            return Prepared(answer, [], adapter)
         sources = fit_sources(ctx.domain, question, sources, generator, ctx.config)
         answer.sources = sources
         best = max((s.similarity for s in sources if s.similarity is not None), default=None)
@@ -257,12 +332,16 @@ class RagStrategy(BaseStrategy):
                 "the index may not cover this question"
             )
         messages = rag_prompt(ctx.domain, question, sources, generator, ctx.config.generation.passage_tokens)
-        _generate(ctx, messages, options, answer, adapter)
-        _name_model(answer, adapter)
-        answer.text, answer.citations, dropped = check_citations(answer.text, len(sources))
+        return Prepared(answer, messages, adapter)
+
+    def complete(self, ctx: StrategyContext, prepared: Prepared, options: AskOptions) -> Answer:
+        answer = super().complete(ctx, prepared, options)
+        if not prepared.messages:
+            return answer
+        answer.text, answer.citations, dropped = check_citations(answer.text, len(answer.sources))
         answer.warnings.extend(dropped)
         if not answer.citations and answer.text:
-            answer.text, answer.citations = attribute(answer.text, sources)
+            answer.text, answer.citations = attribute(answer.text, answer.sources)
             if answer.citations:
                 answer.warnings.append("the model cited no source; citations were added by word overlap")
         return answer
@@ -282,11 +361,6 @@ class RagAdapterStrategy(RagStrategy):
     uses_adapter = True
 
 
-def _name_model(answer: Answer, adapter: str | None) -> None:
-    if adapter:
-        answer.model = f"{answer.model} + adapter {adapter}"
-
-
 def _no_arg(cls: type) -> StrategyFactory:
     def factory(arg: str | None) -> Strategy:
         if arg is not None:
@@ -294,6 +368,14 @@ def _no_arg(cls: type) -> StrategyFactory:
         return cls()
 
     return factory
+
+
+def _fewshot_k(arg: str | None) -> int:
+    if arg is None:
+        return 3
+    if not arg.isdigit() or not 1 <= int(arg) <= 6:
+        raise ConfigError(f"fewshot:K takes K from 1 to 6 demonstrations, got 'fewshot:{arg}'")
+    return int(arg)
 
 
 def _with_adapter(cls: type[BaseStrategy]) -> StrategyFactory:
@@ -304,6 +386,10 @@ def _with_adapter(cls: type[BaseStrategy]) -> StrategyFactory:
 
 
 register_strategy("base", "zero-shot with the domain's instruction, no retrieval")(_no_arg(BaseStrategy))
+register_strategy("fewshot", "K nearest training QA pairs as demonstrations (fewshot:K, K = 1..6; default 3)")(
+    lambda arg: FewShotStrategy(_fewshot_k(arg))
+)
+register_strategy("cot", "chain of thought: reasoning, then a final 'Answer:' line")(_no_arg(CotStrategy))
 register_strategy("rag", "retrieve from the domain's index and answer with cited sources")(_no_arg(RagStrategy))
 register_strategy("adapter", "the base prompt with a trained adapter (--adapter NAME)")(_with_adapter(AdapterStrategy))
 register_strategy(

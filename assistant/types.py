@@ -132,6 +132,7 @@ class Answer:
     usage: dict[str, int] = field(default_factory=dict)  # prompt_tokens, output_tokens
     citations: list[int] = field(default_factory=list)  # 1-based source numbers cited in `text`
     domain: str = ""
+    details: dict[str, Any] = field(default_factory=dict)  # strategy-specific, e.g. few-shot demonstration ids
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
