@@ -66,6 +66,15 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "build": ("assistant.workflows", "build"),
     "update_index": ("assistant.workflows", "update"),
     "train": ("assistant.workflows", "train"),
+    "evaluate": ("assistant.evaluation.runner", "evaluate"),
+    "advise": ("assistant.evaluation.advise", "advise"),
+    "sweep_data": ("assistant.evaluation.sweep", "sweep_data"),
+    "summarize": ("assistant.evaluation.report", "summarize"),
+    "report_run": ("assistant.workflows", "report_run"),
+    "RunStore": ("assistant.evaluation.store", "RunStore"),
+    "Record": ("assistant.evaluation.store", "Record"),
+    "Run": ("assistant.evaluation.store", "Run"),
+    "Vote": ("assistant.evaluation.store", "Vote"),
     "TrainingConfig": ("assistant.config", "TrainingConfig"),
     "AdapterInfo": ("assistant.training", "AdapterInfo"),
     "list_adapters": ("assistant.training", "list_adapters"),
@@ -92,15 +101,21 @@ __all__ = [
     "PrepareReport",
     "QAItem",
     "Recipe",
+    "Record",
+    "Run",
+    "RunStore",
     "Source",
     "TrainingConfig",
+    "Vote",
     "add_documents",
     "add_recipe",
+    "advise",
     "build",
     "corpora_for",
     "corpus_manifest",
     "delete_adapter",
     "dump_config",
+    "evaluate",
     "get_adapter",
     "get_recipe",
     "index_status",
@@ -115,6 +130,9 @@ __all__ = [
     "merge_adapter",
     "prepare_corpus",
     "remove_index",
+    "report_run",
+    "summarize",
+    "sweep_data",
     "train",
     "update_index",
 ]
@@ -151,8 +169,13 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     )
     from assistant.corpus import prepare as prepare_corpus
     from assistant.errors import AssistantError, ConfigError, InputError, ModelUnavailableError, NotFoundError
+    from assistant.evaluation.advise import advise
+    from assistant.evaluation.report import summarize
+    from assistant.evaluation.runner import evaluate
+    from assistant.evaluation.store import Record, Run, RunStore, Vote
+    from assistant.evaluation.sweep import sweep_data
     from assistant.index import BuildReport, IndexStatus, index_status, list_indexes, remove_index
     from assistant.training import AdapterInfo, delete_adapter, get_adapter, list_adapters, merge_adapter
     from assistant.types import Answer, Document, QAItem, Source
-    from assistant.workflows import BuildResult, add_documents, build, train
+    from assistant.workflows import BuildResult, add_documents, build, report_run, train
     from assistant.workflows import update as update_index

@@ -493,6 +493,10 @@ def serve(
     runpy.run_path(str(app_file), run_name="__main__")
 
 
+# The evaluation commands (eval, advise, report, runs) live in their own module and register on `app`.
+from assistant import cli_eval  # noqa: E402,F401
+
+
 def main() -> None:
     app()
 

@@ -202,6 +202,40 @@ class TrainingConfig:
 
 
 @dataclass(frozen=True)
+class PromptingConfig:
+    """The prompting rungs of the ladder: few-shot demonstrations and chain of thought."""
+
+    fewshot_tokens: int = 1024  # all demonstrations together stay within this many tokens
+    demo_answer_tokens: int = 128  # each demonstration's answer is cut to this many tokens
+    cot_max_new_tokens: int = 256  # room for the reasoning before the final answer line
+
+    def __post_init__(self) -> None:
+        _positive("prompting", fewshot_tokens=self.fewshot_tokens, demo_answer_tokens=self.demo_answer_tokens,
+                  cot_max_new_tokens=self.cot_max_new_tokens)
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """`assistant eval` / `advise`: how answers are scored and what a rung of the ladder costs."""
+
+    label_max_new_tokens: int = 48  # closed-label questions: the generated answer (options are also scored)
+    free_f1_threshold: float = 0.3  # free-form answers count as correct at this token F1 against the gold
+    bootstrap: int = 1000  # resamples for the 95% confidence intervals
+    recall_k: int = 5  # recall@k of the gold document for RAG strategies
+    usd_per_hour: float = 0.10  # price of the machine the strategies run on, for cost per 1,000 questions
+    min_gain: float = 0.02  # advise: a rung must add this much accuracy to count as a gain
+    patience: int = 2  # advise: stop after this many rungs in a row without a gain
+
+    def __post_init__(self) -> None:
+        _positive("evaluation", label_max_new_tokens=self.label_max_new_tokens, bootstrap=self.bootstrap,
+                  recall_k=self.recall_k, patience=self.patience)
+        if not 0.0 <= self.free_f1_threshold <= 1.0:
+            raise ConfigError(f"evaluation.free_f1_threshold must be between 0 and 1, got {self.free_f1_threshold}")
+        if self.usd_per_hour < 0 or self.min_gain < 0:
+            raise ConfigError("evaluation.usd_per_hour and evaluation.min_gain must be >= 0")
+
+
+@dataclass(frozen=True)
 class DomainConfig:
     name: str
     description: str = ""
@@ -237,6 +271,8 @@ class Config:
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    prompting: PromptingConfig = field(default_factory=PromptingConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     domains: dict[str, DomainConfig] = field(default_factory=lambda: dict(DEFAULT_DOMAINS))
     default_strategy: str = "rag"
 

@@ -224,3 +224,25 @@ def train(
         n = options.get("passages") or config.training.passages
         passages_for = index_passages(domain, config, n)
     return train_sft(domain, name, config, passages_for=passages_for, **options)
+
+
+def report_run(run_id: str, config: Config, *, out: Path | None = None, command: str = "") -> Path:
+    """Write the markdown report and charts of evaluation run `run_id` (default folder: runs/RUN_ID/).
+
+    The command that made the run is remembered with it (the first one given), so a report rebuilt
+    later still says how its numbers were produced.
+    """
+    from assistant.evaluation.report import write_report
+    from assistant.evaluation.store import RunStore
+
+    store = RunStore.open(config)
+    run = store.get_run(run_id)
+    if command and not run.meta.get("command"):
+        store.update_meta(run_id, command=command)
+        run = store.get_run(run_id)
+    records = store.records(run_id)
+    if not records:
+        raise InputError(f"run '{run_id}' has no records yet: resume it with `assistant eval --run {run_id}`")
+    folder = out or config.runs_dir / run_id
+    return write_report(run, records, folder, votes=store.votes(run.domain), sweep=run.meta.get("sweep"),
+                        command=run.meta.get("command", command), usd_per_hour=config.evaluation.usd_per_hour)

@@ -1,0 +1,139 @@
+"""The evaluation commands of the CLI: `assistant eval`, `advise`, `report` and `runs`.
+
+Registered on the main app by `assistant.cli` (kept apart so each file stays small); like the rest of
+the CLI they use the public Python API only.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+import assistant as api
+from assistant.cli import Domain, _config, _typer, app, err, out
+
+runs_app = _typer("List and delete evaluation runs (the records behind reports, Elo and the router).")
+app.add_typer(runs_app, name="runs")
+
+Limit = Annotated[int | None, typer.Option("--limit", help="Evaluate a seeded sample of N test questions (default: all).")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the question sample.")]
+RunId = Annotated[str | None, typer.Option("--run", help="Resume (or extend) this run id instead of starting a new one.")]
+NoProgress = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+
+
+def _command() -> str:
+    return "assistant " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def _num(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _summary_table(summaries: list[Any]) -> Table:
+    table = Table("strategy", "n", "accuracy [95% CI]", "macro-F1", "F1", "R@k", "p50 s", "$/1k", "top error")
+    for s in summaries:
+        errors = {k: v for k, v in s.errors.items() if v}
+        top = max(errors, key=errors.__getitem__) if errors else "-"
+        table.add_row(
+            s.strategy, str(s.n), f"{s.accuracy:.3f} [{s.ci_low:.3f}, {s.ci_high:.3f}]",
+            "-" if s.macro_f1 is None else f"{s.macro_f1:.3f}", "-" if s.f1 is None else f"{s.f1:.3f}",
+            "-" if s.recall_at_k is None else f"{s.recall_at_k:.3f}", _num(s.latency_p50, 2), _num(s.cost_per_1000, 4),
+            f"{top} ({errors[top]})" if errors else "-",
+        )
+    return table
+
+
+def _finish(run: Any, config: api.Config, command: str) -> None:
+    store = api.RunStore.open(config)
+    out.print(_summary_table(api.summarize(store.records(run.run_id), usd_per_hour=config.evaluation.usd_per_hour,
+                                           k=config.evaluation.recall_k)))
+    path = api.report_run(run.run_id, config, command=command)
+    out.print(f"run {run.run_id}: report {path}", highlight=False)
+
+
+@app.command("eval")
+def eval_(
+    domain: Domain = "medical",
+    strategies: Annotated[str, typer.Option("--strategies", "-s", help="Comma-separated specs: base,fewshot:3,cot,rag,adapter:NAME,rag+adapter:NAME.")] = "base,rag",
+    limit: Limit = None,
+    seed: SeedOpt = 0,
+    corpus: Annotated[list[str] | None, typer.Option("--corpus", help="Only this corpus's test split (repeatable).")] = None,
+    run: RunId = None,
+    sweep_data: Annotated[str | None, typer.Option("--sweep-data", help="Train adapters on these amounts of data (fractions <= 1 or item counts) and plot accuracy against them.")] = None,
+    adapter_recipe: Annotated[str, typer.Option("--adapter-recipe", help="For --sweep-data: sft (adapter) or raft (rag+adapter, trained --with-context).")] = "sft",
+    max_steps: Annotated[int | None, typer.Option("--max-steps", help="For --sweep-data: cap each adapter's steps (default: one epoch over its data).")] = None,
+    quiet: NoProgress = False,
+) -> None:
+    """Answer the domain's held-out questions with each strategy; store every record; print and write a report."""
+    config = _config()
+    command = _command()
+    if sweep_data:
+        references = [s for s in strategies.split(",") if s.strip()]
+        options = {"max_steps": max_steps} if max_steps else {}
+        result, _ = api.sweep_data(domain, sweep_data, adapter_recipe, config, references=references, limit=limit,
+                                   seed=seed, train_options=options, progress=not quiet)
+    else:
+        result = api.evaluate(domain, strategies, config, limit=limit, seed=seed, corpora=corpus, run_id=run,
+                              progress=not quiet)
+    _finish(result, config, command)
+
+
+@app.command()
+def advise(
+    domain: Domain = "medical",
+    limit: Limit = None,
+    seed: SeedOpt = 0,
+    run: RunId = None,
+    quiet: NoProgress = False,
+) -> None:
+    """Climb the ladder base -> few-shot -> CoT -> RAG -> adapter -> both; stop when gains stop; recommend."""
+    config = _config()
+    advice = api.advise(domain, config, limit=limit, seed=seed, run_id=run, progress=not quiet)
+    out.print(advice.text(), highlight=False)
+    path = api.report_run(advice.run_id, config, command=_command())
+    out.print(f"report {path}", highlight=False)
+
+
+@app.command()
+def report(
+    run: Annotated[str | None, typer.Option("--run", help="Run id (default: the latest run).")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Folder for report.md and the charts (default: runs/RUN_ID/).")] = None,
+    command: Annotated[str, typer.Option("--command", help="The command that made the run, quoted in the report.")] = "",
+) -> None:
+    """Write a run's markdown report with charts (accuracy with CI, accuracy vs latency, errors, data size)."""
+    config = _config()
+    if run is None:
+        latest = api.RunStore.open(config).latest_run()
+        if latest is None:
+            raise api.NotFoundError("there are no evaluation runs yet: `assistant eval --domain medical --limit 50`")
+        run = latest.run_id
+    path = api.report_run(run, config, out=out_dir, command=command)
+    out.print(f"wrote {path}", highlight=False)
+
+
+@runs_app.command("list")
+def runs_list(domain: Annotated[str | None, typer.Option("--domain", "-d", help="Only this domain.")] = None) -> None:
+    """Evaluation runs, newest first."""
+    store = api.RunStore.open(_config())
+    found = store.runs(domain)
+    if not found:
+        out.print("no evaluation runs yet: `assistant eval --domain medical --limit 50`")
+        return
+    table = Table("run", "created", "domain", "strategies", "questions", "records", "status")
+    for r in found:
+        s = r.summary()
+        table.add_row(s["run_id"], s["created"], s["domain"], ", ".join(s["strategies"]),
+                      str(r.config.get("_eval", {}).get("items", "")), str(len(store.done(r.run_id))), s["status"])
+    out.print(table)
+
+
+@runs_app.command("delete")
+def runs_delete(run: Annotated[str, typer.Argument(help="Run id.")]) -> None:
+    """Delete a run and its records."""
+    api.RunStore.open(_config()).delete_run(run)
+    err.print(f"deleted run {run}")

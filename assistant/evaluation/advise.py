@@ -1,0 +1,156 @@
+"""`assistant advise`: climb the ladder base -> few-shot -> CoT -> RAG -> adapter -> both, and recommend a rung.
+
+    from assistant.evaluation.advise import advise
+    advice = advise("medical", config, limit=100)
+    print(advice.text())
+
+Each rung is evaluated on the same seeded questions, in one run (so `--run RUN_ID` resumes it). A rung
+"gains" when its accuracy beats the best so far by `evaluation.min_gain`; after `evaluation.patience`
+rungs in a row without a gain the climb stops and the rest are listed as skipped. The recommendation is
+the cheapest evaluated rung whose accuracy is within `min_gain` of the best one: accuracy first, then
+cost, as a practitioner would choose. Adapter rungs use the domain's trained adapters (`assistant
+adapters list`): an SFT adapter for "adapter", one trained `--with-context` (else the SFT one) for "both".
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from assistant.config import Config
+from assistant.evaluation.report import StrategySummary, summarize
+from assistant.evaluation.runner import evaluate
+from assistant.evaluation.store import RunStore
+
+Log = Callable[[str], None]
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _num(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+@dataclass(frozen=True)
+class Rung:
+    strategy: str
+    status: str  # evaluated, skipped (gains stopped), unavailable (no adapter)
+    summary: StrategySummary | None = None
+    gain: float | None = None  # accuracy minus the best accuracy of the rungs before it
+    note: str = ""
+
+
+@dataclass
+class Advice:
+    domain: str
+    run_id: str
+    rungs: list[Rung] = field(default_factory=list)
+    recommended: str = ""
+    reason: str = ""
+
+    def text(self) -> str:
+        lines = [f"Ladder for '{self.domain}' (run {self.run_id}):"]
+        for r in self.rungs:
+            if r.summary is None:
+                lines.append(f"  {r.strategy:<28} {r.status}{': ' + r.note if r.note else ''}")
+                continue
+            s = r.summary
+            gain = "" if r.gain is None else f"  gain {r.gain:+.3f}"
+            lines.append(
+                f"  {r.strategy:<28} accuracy {s.accuracy:.3f} [{s.ci_low:.3f}, {s.ci_high:.3f}]{gain}  "
+                f"p50 {_num(s.latency_p50, 2)}s  ${_num(s.cost_per_1000, 4)}/1k"
+            )
+        lines.append(f"Recommendation: {self.recommended}. {self.reason}")
+        return "\n".join(lines)
+
+
+def domain_adapters(domain: str, config: Config) -> tuple[str | None, str | None]:
+    """(newest SFT adapter without context, newest adapter trained with context) of the domain."""
+    from assistant.training import list_adapters
+
+    plain = context = None
+    for info in sorted(list_adapters(config), key=lambda a: str(a.record.get("created", ""))):
+        data = info.record.get("data", {})
+        if info.kind != "sft" or data.get("domain") != domain:
+            continue
+        if data.get("with_context"):
+            context = info.name
+        else:
+            plain = info.name
+    return plain, context
+
+
+def ladder(domain: str, config: Config) -> list[tuple[str, str]]:
+    """The rungs in the seeds' order as (strategy spec or "", note when unavailable)."""
+    plain, context = domain_adapters(domain, config)
+    both = context or plain
+    return [
+        ("base", ""),
+        ("fewshot:3", ""),
+        ("cot", ""),
+        ("rag", ""),
+        (f"adapter:{plain}" if plain else "adapter", "" if plain else "no SFT adapter for this domain (assistant train sft)"),
+        (f"rag+adapter:{both}" if both else "rag+adapter",
+         "" if both else "no adapter for this domain (assistant train sft --with-context)"),
+    ]
+
+
+def advise(
+    domain: str,
+    config: Config,
+    *,
+    limit: int | None = None,
+    seed: int = 0,
+    run_id: str | None = None,
+    progress: bool = True,
+    log: Log = _log,
+    store: RunStore | None = None,
+) -> Advice:
+    cfg = config.evaluation
+    store = store or RunStore.open(config)
+    advice = Advice(domain, run_id or "")
+    best: StrategySummary | None = None
+    misses = 0
+    for spec, note in ladder(domain, config):
+        if note:
+            advice.rungs.append(Rung(spec, "unavailable", note=note))
+            continue
+        if misses >= cfg.patience:
+            advice.rungs.append(Rung(spec, "skipped", note=f"no gain in the last {cfg.patience} rungs"))
+            continue
+        log(f"rung {spec} ...")
+        run = evaluate(domain, [spec], config, limit=limit, seed=seed, run_id=advice.run_id or None,
+                       progress=progress, log=log, store=store)
+        advice.run_id = run.run_id
+        summary = next(s for s in summarize(store.records(run.run_id, spec), usd_per_hour=cfg.usd_per_hour,
+                                            k=cfg.recall_k))
+        gain = None if best is None else summary.accuracy - best.accuracy
+        advice.rungs.append(Rung(spec, "evaluated", summary, gain))
+        if best is None or summary.accuracy > best.accuracy + cfg.min_gain:
+            best, misses = summary, 0
+        else:
+            misses += 1
+    evaluated = [r.summary for r in advice.rungs if r.summary is not None]
+    if not evaluated:
+        advice.recommended, advice.reason = "base", "nothing could be evaluated"
+        return advice
+    top = max(evaluated, key=lambda s: s.accuracy)
+    near = [s for s in evaluated if s.accuracy >= top.accuracy - cfg.min_gain]
+    pick = min(near, key=lambda s: (s.cost_per_1000 or 0.0, -s.accuracy))
+    advice.recommended = pick.strategy
+    errors = ", ".join(f"{k} {v}" for k, v in sorted(pick.errors.items(), key=lambda kv: -kv[1]) if v) or "none"
+    why = (
+        f"accuracy {pick.accuracy:.3f} [{pick.ci_low:.3f}, {pick.ci_high:.3f}] on {pick.n} questions"
+        + (f", within {cfg.min_gain:.2f} of the best ({top.strategy} {top.accuracy:.3f}) at lower cost"
+           if pick is not top else ", the best rung")
+        + f"; ${_num(pick.cost_per_1000, 4)} per 1,000 questions, p50 {_num(pick.latency_p50, 2)}s. "
+        f"Remaining errors: {errors}."
+    )
+    advice.reason = why
+    return advice
+
+
+__all__ = ["Advice", "Rung", "advise", "domain_adapters", "ladder"]

@@ -1,0 +1,202 @@
+"""`assistant eval`: answer a domain's held-out questions with each strategy, score them, store every record.
+
+    from assistant.evaluation.runner import evaluate
+    run = evaluate("medical", ["base", "fewshot:3", "rag"], config, limit=200, seed=0)
+    run = evaluate("medical", ["base", "rag"], config, run_id=run.run_id)     # resume: skips what is done
+
+The questions are the test split of the domain's prepared corpora (a seeded sample of `limit` of them,
+the same sample for every strategy). Each (question, strategy) becomes a `Record` in the run store as
+soon as it is scored, so an interrupted run resumes where it stopped and never duplicates a record. A
+strategy that fails on one question (a prompt too long, say) is recorded as an error, not a crash.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from assistant.config import Config
+from assistant.errors import AssistantError, InputError
+from assistant.evaluation.buckets import classify
+from assistant.evaluation.store import Record, Run, RunStore
+from assistant.evaluation.tasks import label_options, option_replies, score_item
+from assistant.strategies import AskOptions, Strategy, get_strategy
+from assistant.types import QAItem
+
+Log = Callable[[str], None]
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def eval_items(domain: str, config: Config, corpora: Sequence[str] | None = None) -> list[QAItem]:
+    """The test split of the domain's prepared corpora (or of `corpora`), sorted by id."""
+    from assistant.corpus import corpora_for, is_prepared, load_qa
+
+    names = list(corpora) if corpora else corpora_for(domain, config)
+    known = corpora_for(domain, config)
+    for name in names:
+        if name not in known:
+            raise InputError(f"corpus '{name}' is not part of the '{domain}' domain (its corpora: {', '.join(known)})")
+    items: list[QAItem] = []
+    for name in names:
+        if is_prepared(name, config):
+            items += [i for i in load_qa(name, config) if i.split == "test"]
+    if not items:
+        raise InputError(
+            f"'{domain}' has no test questions (corpora: {', '.join(names)}): prepare them "
+            f"(`assistant corpus prepare {domain}`) or evaluate a corpus with a test split"
+        )
+    return sorted(items, key=lambda i: i.id)
+
+
+def sample(items: Sequence[QAItem], limit: int | None, seed: int) -> list[QAItem]:
+    """A seeded sample of `limit` items (all when None), in a stable order."""
+    chosen = list(items)
+    if limit is not None and limit < len(chosen):
+        chosen = random.Random(seed).sample(chosen, limit)
+    return sorted(chosen, key=lambda i: i.id)
+
+
+def parse_strategies(specs: Sequence[str] | str, config: Config) -> list[str]:
+    """Strategy specs checked up front: an unknown strategy or adapter fails before any question."""
+    from assistant.training.adapters import get_adapter
+
+    if isinstance(specs, str):
+        specs = specs.split(",")
+    out = []
+    for spec in (s.strip() for s in specs):
+        if not spec:
+            continue
+        strategy = get_strategy(spec)
+        if getattr(strategy, "uses_adapter", False):
+            name = getattr(strategy, "adapter", None)
+            if not name:
+                raise InputError(f"'{spec}' needs the adapter's name in the spec: '{spec}:NAME'")
+            get_adapter(config, name)
+        out.append(spec)
+    if not out:
+        raise InputError("no strategies given: e.g. --strategies base,rag")
+    return list(dict.fromkeys(out))
+
+
+def fingerprint(domain: str, config: Config, strategies: Sequence[str]) -> dict[str, Any]:
+    """What the records depend on: the base model and, for RAG strategies, the index they searched."""
+    from assistant.index.manifest import read_manifest
+
+    found: dict[str, Any] = {"model": config.generation.model}
+    if any(get_strategy(s).uses_retrieval for s in strategies):
+        m = read_manifest(config.domain(domain).name, config)
+        found["index"] = {
+            "name": m.get("name"),
+            "collection": m.get("collection"),
+            "counts": m.get("counts", {}),
+            "embedding": m.get("embedding", {}).get("model"),
+            "updated_at": m.get("updated_at"),
+        }
+    return found
+
+
+def answer_item(ctx: Any, strategy: Strategy, spec: str, item: QAItem, run_id: str, config: Config) -> Record:
+    """One question answered by one strategy and scored: never raises for a user-level failure."""
+    is_label = item.answer_type == "label"
+    name = getattr(strategy, "name", spec)
+    options = label_options(item) if is_label else ()
+    ask = AskOptions(
+        choices=options,
+        max_new_tokens=config.evaluation.label_max_new_tokens if is_label and name != "cot" else None,
+    )
+    record = Record(run_id, item.id, spec, item.corpus, item.answer_type, item.question, item.answer,
+                    gold_ids=list(item.doc_ids))
+    record.extra["uses_retrieval"] = strategy.uses_retrieval
+    start = time.perf_counter()
+    try:
+        prepared = strategy.prepare(ctx, item.question, ask)
+        if is_label and name != "cot" and prepared.messages:
+            generator = ctx.get_generator()
+            scores = generator.score_options(prepared.messages, option_replies(options), adapter=prepared.adapter)
+            record.scored = options[max(range(len(options)), key=scores.__getitem__)]
+            record.extra["option_scores"] = dict(zip(options, [round(s, 4) for s in scores], strict=True))
+        answer = strategy.complete(ctx, prepared, ask)
+    except AssistantError as exc:
+        record.error = str(exc)
+        record.latency = time.perf_counter() - start
+        record.bucket = classify(record)
+        return record
+    record.latency = time.perf_counter() - start
+    record.answer = answer.text
+    record.retrieved_ids = [s.doc_id for s in answer.sources]
+    record.prompt_tokens = answer.usage.get("prompt_tokens", 0)
+    record.output_tokens = answer.usage.get("output_tokens", 0)
+    record.finish_reason = "length" if any("was cut at" in w for w in answer.warnings) else "stop"
+    if answer.details:
+        record.extra.update(answer.details)
+    verdict = score_item(item, answer.text, record.scored, config.evaluation)
+    record.parsed, record.correct, record.em, record.f1 = verdict.parsed, verdict.correct, verdict.em, verdict.f1
+    if verdict.derivation:
+        record.extra["derivation"] = verdict.derivation
+    record.bucket = classify(record)
+    return record
+
+
+def evaluate(
+    domain: str,
+    strategies: Sequence[str] | str,
+    config: Config,
+    *,
+    limit: int | None = None,
+    seed: int = 0,
+    corpora: Sequence[str] | None = None,
+    run_id: str | None = None,
+    progress: bool = True,
+    log: Log = _log,
+    store: RunStore | None = None,
+) -> Run:
+    """Evaluate `strategies` on the domain's test questions; with `run_id`, resume (or extend) that run."""
+    from tqdm.auto import tqdm
+
+    from assistant.api import Assistant
+
+    config.domain(domain)
+    specs = parse_strategies(strategies, config)
+    store = store or RunStore.open(config)
+    if run_id is not None:
+        run = store.get_run(run_id)
+        if run.domain != domain:
+            raise InputError(f"run '{run_id}' evaluated the '{run.domain}' domain, not '{domain}'")
+        limit, seed = run.limit, run.seed
+        corpora = run.config.get("_eval", {}).get("corpora") or corpora
+        specs = list(dict.fromkeys([*run.strategies, *specs]))
+        store.set_strategies(run.run_id, specs)
+    items = sample(eval_items(domain, config, corpora), limit, seed)
+    if run_id is None:
+        settings = config.to_dict() | {"_eval": {"corpora": list(corpora or []), "items": len(items)}}
+        run = store.create_run(domain, specs, settings, fingerprint(domain, config, specs), limit=limit, seed=seed)
+    done = store.done(run.run_id)
+    assistant = Assistant(domain, config)
+    ctx = assistant._context()
+    log(f"run {run.run_id}: {len(items)} questions x {len(specs)} strategies ({', '.join(specs)})")
+    for spec in specs:
+        strategy = get_strategy(spec)
+        todo = [i for i in items if (spec, i.id) not in done]
+        if not todo:
+            continue
+        right = sum(r.correct for r in store.records(run.run_id, spec))
+        seen = len(items) - len(todo)
+        bar = tqdm(todo, desc=spec, unit="q", disable=not progress, dynamic_ncols=True, initial=seen, total=len(items))
+        for item in bar:
+            record = answer_item(ctx, strategy, spec, item, run.run_id, config)
+            store.add(record)
+            right += record.correct
+            seen += 1
+            bar.set_postfix(acc=f"{right / seen:.3f}")
+        bar.close()
+    store.finish_run(run.run_id)
+    return store.get_run(run.run_id)
+
+
+__all__ = ["answer_item", "eval_items", "evaluate", "fingerprint", "parse_strategies", "sample"]
