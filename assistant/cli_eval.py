@@ -7,12 +7,11 @@ the CLI they use the public Python API only.
 from __future__ import annotations
 
 import shlex
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 import assistant as api
 from assistant.cli import Domain, _config, _typer, app, err, out
@@ -26,8 +25,24 @@ RunId = Annotated[str | None, typer.Option("--run", help="Resume (or extend) thi
 NoProgress = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 
 
-def _command() -> str:
-    return "assistant " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+def _command(ctx: Any) -> str:
+    """The command being run, rebuilt from the options given on the command line (however it was invoked).
+
+    Duck-typed: typer ships its own copy of click, whose Option and ParameterSource are not click's.
+    """
+    parts = ["assistant", ctx.info_name or ""]
+    for param in ctx.command.params:
+        name = param.name or ""
+        source = ctx.get_parameter_source(name)
+        if getattr(param, "param_type_name", "") != "option" or getattr(source, "name", "") != "COMMANDLINE":
+            continue
+        value, flag = ctx.params.get(name), max(param.opts, key=len)
+        if isinstance(value, bool):
+            parts.append(flag if value else max(param.secondary_opts or [flag], key=len))
+        else:
+            for v in value if isinstance(value, list | tuple) else [value]:
+                parts += [flag, shlex.quote(str(v))]
+    return " ".join(parts)
 
 
 def _num(value: float | None, digits: int) -> str:
@@ -35,7 +50,7 @@ def _num(value: float | None, digits: int) -> str:
 
 
 def _summary_table(summaries: list[Any]) -> Table:
-    table = Table("strategy", "n", "accuracy [95% CI]", "macro-F1", "F1", "R@k", "p50 s", "$/1k", "top error")
+    table = Table(Column("strategy", no_wrap=True), "n", "accuracy [95% CI]", "macro-F1", "F1", "R@k", "p50 s", "$/1k", "top error")
     for s in summaries:
         errors = {k: v for k, v in s.errors.items() if v}
         top = max(errors, key=errors.__getitem__) if errors else "-"
@@ -58,6 +73,7 @@ def _finish(run: Any, config: api.Config, command: str) -> None:
 
 @app.command("eval")
 def eval_(
+    ctx: typer.Context,
     domain: Domain = "medical",
     strategies: Annotated[str, typer.Option("--strategies", "-s", help="Comma-separated specs: base,fewshot:3,cot,rag,adapter:NAME,rag+adapter:NAME.")] = "base,rag",
     limit: Limit = None,
@@ -71,7 +87,7 @@ def eval_(
 ) -> None:
     """Answer the domain's held-out questions with each strategy; store every record; print and write a report."""
     config = _config()
-    command = _command()
+    command = _command(ctx)
     if sweep_data:
         references = [s for s in strategies.split(",") if s.strip()]
         options = {"max_steps": max_steps} if max_steps else {}
@@ -85,6 +101,7 @@ def eval_(
 
 @app.command()
 def advise(
+    ctx: typer.Context,
     domain: Domain = "medical",
     limit: Limit = None,
     seed: SeedOpt = 0,
@@ -95,7 +112,7 @@ def advise(
     config = _config()
     advice = api.advise(domain, config, limit=limit, seed=seed, run_id=run, progress=not quiet)
     out.print(advice.text(), highlight=False)
-    path = api.report_run(advice.run_id, config, command=_command())
+    path = api.report_run(advice.run_id, config, command=_command(ctx))
     out.print(f"report {path}", highlight=False)
 
 
@@ -124,7 +141,7 @@ def runs_list(domain: Annotated[str | None, typer.Option("--domain", "-d", help=
     if not found:
         out.print("no evaluation runs yet: `assistant eval --domain medical --limit 50`")
         return
-    table = Table("run", "created", "domain", "strategies", "questions", "records", "status")
+    table = Table(Column("run", no_wrap=True), "created", "domain", "strategies", "questions", "records", "status")
     for r in found:
         s = r.summary()
         table.add_row(s["run_id"], s["created"], s["domain"], ", ".join(s["strategies"]),
