@@ -46,6 +46,7 @@ bench: setup
 	$(BIN)/python bench/index_build.py
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/python bench/train.py
+	$(BIN)/python bench/eval.py
 
 lint: setup
 	$(BIN)/ruff check .
