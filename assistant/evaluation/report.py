@@ -265,7 +265,8 @@ def write_report(
         f"- model: `{model or 'unknown'}`",
         f"- strategies: {', '.join(_text(s.strategy) for s in summaries) or 'none'}",
         f"- questions: {len({r.item_id for r in records})} from {', '.join(map(_text, corpora)) or 'no corpus'}"
-        f" (limit {run.limit if run.limit is not None else 'none'}, seed {run.seed})",
+        f" (their test splits; limit {run.limit if run.limit is not None else 'none'}, seed {run.seed})",
+        f"- machine: {_text(str(run.fingerprint.get('machine', 'unknown')))}",
         f"- created: {info['created']}, status: {run.status}",
         f"- cost basis: ${usd_per_hour:.2f} per machine-hour",
     ]

@@ -84,11 +84,23 @@ def parse_strategies(specs: Sequence[str] | str, config: Config) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+def _device() -> str:
+    import torch
+
+    return f"CUDA {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "no GPU"
+
+
 def fingerprint(domain: str, config: Config, strategies: Sequence[str]) -> dict[str, Any]:
     """What the records depend on: the base model and, for RAG strategies, the index they searched."""
+    import os
+    import platform
+
     from assistant.index.manifest import read_manifest
 
-    found: dict[str, Any] = {"model": config.generation.model}
+    found: dict[str, Any] = {
+        "model": config.generation.model,
+        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, {_device()}",
+    }
     if any(get_strategy(s).uses_retrieval for s in strategies):
         m = read_manifest(config.domain(domain).name, config)
         found["index"] = {
