@@ -22,6 +22,7 @@ app.add_typer(runs_app, name="runs")
 Limit = Annotated[int | None, typer.Option("--limit", help="Evaluate a seeded sample of N test questions (default: all).")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the question sample.")]
 RunId = Annotated[str | None, typer.Option("--run", help="Resume (or extend) this run id instead of starting a new one.")]
+Corpus = Annotated[list[str] | None, typer.Option("--corpus", help="Only this corpus's test split (repeatable).")]
 NoProgress = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 
 
@@ -78,7 +79,7 @@ def eval_(
     strategies: Annotated[str, typer.Option("--strategies", "-s", help="Comma-separated specs: base,fewshot:3,cot,rag,adapter:NAME,rag+adapter:NAME.")] = "base,rag",
     limit: Limit = None,
     seed: SeedOpt = 0,
-    corpus: Annotated[list[str] | None, typer.Option("--corpus", help="Only this corpus's test split (repeatable).")] = None,
+    corpus: Corpus = None,
     run: RunId = None,
     sweep_data: Annotated[str | None, typer.Option("--sweep-data", help="Train adapters on these amounts of data (fractions <= 1 or item counts) and plot accuracy against them.")] = None,
     adapter_recipe: Annotated[str, typer.Option("--adapter-recipe", help="For --sweep-data: sft (adapter) or raft (rag+adapter, trained --with-context).")] = "sft",
@@ -105,12 +106,13 @@ def advise(
     domain: Domain = "medical",
     limit: Limit = None,
     seed: SeedOpt = 0,
+    corpus: Corpus = None,
     run: RunId = None,
     quiet: NoProgress = False,
 ) -> None:
     """Climb the ladder base -> few-shot -> CoT -> RAG -> adapter -> both; stop when gains stop; recommend."""
     config = _config()
-    advice = api.advise(domain, config, limit=limit, seed=seed, run_id=run, progress=not quiet)
+    advice = api.advise(domain, config, limit=limit, seed=seed, corpora=corpus, run_id=run, progress=not quiet)
     out.print(advice.text(), highlight=False)
     path = api.report_run(advice.run_id, config, command=_command(ctx))
     out.print(f"report {path}", highlight=False)

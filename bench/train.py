@@ -4,9 +4,9 @@ Part 1 trains the same SFT batches (PubMedQA train questions rendered with the c
 `assistant train sft` makes them) with QLoRA (4-bit NF4 base, `quantize=True`, the default) and with
 plain LoRA on the fp32 base. Part 2 trains continued pretraining on the same documents (a seeded sample
 of PubMedQA abstracts, then of MedQuAD answers) packed into full blocks (`pack_blocks`, as `assistant
-train cpt` does) and, as the baseline, one document per sequence, truncated at seq_len and padded to the
-longest in its batch: once in random batches (the usual default of a fine-tuning script) and once in the
-trainer's length-grouped batches (less padding). "kept" is the share of the documents' tokens that the
+train cpt` does) and, as the baselines, one document per sequence, truncated at seq_len and padded: to
+seq_len (`padding="max_length"`, the naive per-document baseline), to the longest in a random batch
+(dynamic padding), and to the longest in the trainer's length-grouped batches (the least padding). "kept" is the share of the documents' tokens that the
 sequences hold: truncation is the padded baseline's other loss (text it never trains on).
 
 Every configuration runs through the project's own trainer in a subprocess of its own, so that its peak
@@ -44,7 +44,12 @@ from assistant.config import EMBEDDED_GENERATOR, ENV_DATA, TrainingConfig, load_
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SFT_ROWS = (("sft qlora", True), ("sft lora", False))  # name, quantize
-CPT_ROWS = (("packed", "packed"), ("padded (random batches)", "random"), ("padded (length-grouped)", "grouped"))
+CPT_ROWS = (
+    ("packed", "packed"),
+    ("padded to seq_len", "fixed"),
+    ("padded (random batches)", "random"),
+    ("padded (length-grouped)", "grouped"),
+)
 
 
 # ---------------------------------------------------------------- one configuration, in a subprocess
@@ -107,7 +112,22 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     if len(examples) < steps * batch:
         raise SystemExit(f"{len(examples)} examples are fewer than {steps} steps x {batch}: raise --docs")
 
-    if spec["layout"] == "random":
+    if spec["layout"] == "fixed":  # every sequence padded to seq_len (padding="max_length")
+        collate = trainer.collate
+
+        def fixed_width(examples: Sequence[Any], pad: int) -> dict[str, Any]:
+            import torch
+
+            batch = collate(examples, pad)
+            extra = seq_len - batch["input_ids"].shape[1]
+            if extra > 0:
+                batch["input_ids"] = torch.nn.functional.pad(batch["input_ids"], (0, extra), value=pad)
+                batch["labels"] = torch.nn.functional.pad(batch["labels"], (0, extra), value=-100)
+                batch["attention_mask"] = torch.nn.functional.pad(batch["attention_mask"], (0, extra), value=0)
+            return batch
+
+        trainer.collate = fixed_width  # type: ignore[assignment]
+    if spec["layout"] in ("random", "fixed"):
 
         def random_batches(lengths: Sequence[int], batch_size: int, seed: int) -> list[list[int]]:
             order = list(range(len(lengths)))

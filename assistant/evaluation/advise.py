@@ -15,7 +15,7 @@ adapters list`): an SFT adapter for "adapter", one trained `--with-context` (els
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from assistant.config import Config
@@ -104,6 +104,7 @@ def advise(
     *,
     limit: int | None = None,
     seed: int = 0,
+    corpora: Sequence[str] | None = None,
     run_id: str | None = None,
     progress: bool = True,
     log: Log = _log,
@@ -122,8 +123,8 @@ def advise(
             advice.rungs.append(Rung(spec, "skipped", note=f"no gain in the last {cfg.patience} rungs"))
             continue
         log(f"rung {spec} ...")
-        run = evaluate(domain, [spec], config, limit=limit, seed=seed, run_id=advice.run_id or None,
-                       progress=progress, log=log, store=store)
+        run = evaluate(domain, [spec], config, limit=limit, seed=seed, corpora=corpora,
+                       run_id=advice.run_id or None, progress=progress, log=log, store=store)
         advice.run_id = run.run_id
         summary = next(s for s in summarize(store.records(run.run_id, spec), usd_per_hour=cfg.usd_per_hour,
                                             k=cfg.recall_k))

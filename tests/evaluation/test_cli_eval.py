@@ -40,7 +40,7 @@ def test_eval_report_runs(eval_config: Config) -> None:
 
 
 def test_advise_prints_the_ladder(eval_config: Config) -> None:
-    code, out = run("advise", "--domain", DOMAIN, "--limit", "4", "--quiet")
+    code, out = run("advise", "--domain", DOMAIN, "--limit", "4", "--corpus", "evaltoy", "--quiet")
     assert code == 0, out
     assert "Ladder for 'evaltoy'" in out and "Recommendation:" in out
     assert "adapter" in out and "unavailable" in out  # no adapters trained for the toy domain
