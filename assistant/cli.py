@@ -11,6 +11,7 @@ Errors a user can cause print one line and exit with code 2; Ctrl-C exits 130 an
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -353,6 +354,8 @@ Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existin
 def _train(kind: str, domain: str, name: str, with_context: bool = False, **options: Any) -> None:
     info = api.train(kind, domain, name, _config(), with_context=with_context,  # type: ignore[arg-type]
                      **{k: v for k, v in options.items() if v is not None})
+    if os.environ.get("RANK", "0") != "0":
+        return  # under accelerate launch: the first process reports
     summary = info.summary()
     res = info.record.get("results", {})
     out.print(f"[bold green]trained[/] {info.name} ({info.kind}) -> {info.path}", highlight=False)

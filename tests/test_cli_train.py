@@ -144,3 +144,28 @@ def test_ctrl_c_says_how_to_resume(train_home: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(assistant, "train", interrupted)
     result = runner.invoke(app, ["train", "sft", "--domain", "mini", "--name", "x"])
     assert result.exit_code == 130 and "add --resume to continue from the last checkpoint" in result.output
+
+
+def test_the_train_command_runs_unchanged_under_accelerate_launch(train_home: Path) -> None:
+    """The user's command line, under `accelerate launch` with 2 CPU processes: one adapter, written once."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    bin_dir = Path(sys.executable).parent
+    cmd = [
+        str(bin_dir / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", port,
+        str(bin_dir / "assistant"), "train", "sft", "--domain", "mini", "--name", "ddp-sft", "--max-steps", "2",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("trained ddp-sft (sft)") == 1, proc.stdout  # the summary is printed once
+    record = json.loads((train_home / "adapters" / "ddp-sft" / "training.json").read_text())
+    assert record["processes"] == 2 and record["results"]["steps"] == 2
+    assert sorted(p.name for p in (train_home / "adapters").iterdir()) == ["ddp-sft"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import random
 import shutil
 import sys
@@ -47,8 +48,14 @@ Log = Callable[[str], None]
 MIN_FREE_DISK_MB = 500  # checkpoints of a LoRA adapter are small; the merged model is written elsewhere
 
 
+def is_main_process() -> bool:
+    """False in the second and later processes of `accelerate launch` / torchrun (they log nothing)."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    if is_main_process():
+        print(msg, file=sys.stderr, flush=True)
 
 
 def _training_config(config: Config, overrides: dict[str, Any]) -> TrainingConfig:
