@@ -1,0 +1,145 @@
+"""The learned policy recovers a planted rule from synthetic records, calibrates its cost weight, round-trips."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from assistant.evaluation.store import Record
+from assistant.router.learned import LearnedPolicy
+from assistant.router.oracle import (
+    check_disjoint,
+    correctness_table,
+    evaluate_router,
+    split_items,
+    strategy_costs,
+    training_label,
+)
+from assistant.router.policy import LearnedPolicy as ReExported
+from assistant.router.signals import Signals
+
+LATENCY = {"base": 1.0, "adapter:x": 5.0, "rag": 10.0}
+# The planted rule: label questions are answered right only by adapter:x, numeric ones only by rag,
+# free-form ones by nobody (so their label is the cheapest strategy, base).
+PLANTED = {"label": "adapter:x", "numeric": "rag", "free": "base"}
+
+
+def synthetic(n: int, seed: int = 0) -> tuple[dict[str, Signals], list[Record]]:
+    rng = random.Random(seed)
+    signals: dict[str, Signals] = {}
+    records: list[Record] = []
+    for i in range(n):
+        item = f"q{i}"
+        kind = rng.choice(["label", "numeric", "free"])
+        top = rng.uniform(0.2, 0.9)
+        signals[item] = Signals("medical", rng.uniform(0.3, 0.8), top, rng.uniform(0, 0.2), rng.uniform(0, 1),
+                                kind, ("x",))
+        for strategy, latency in LATENCY.items():
+            records.append(Record("run", item, strategy, "pubmedqa", kind, f"question {i}?", "gold",
+                                  correct=strategy == PLANTED[kind] and kind != "free",
+                                  latency=latency * rng.uniform(0.9, 1.1)))
+    return signals, records
+
+
+@pytest.fixture(scope="module")
+def data() -> dict[str, object]:
+    signals, records = synthetic(300)
+    table, costs = correctness_table(records), strategy_costs(records)
+    train, test = split_items(table, test_fraction=0.33, seed=0)
+    check_disjoint(train, test)
+    ordered = sorted(train)
+    examples = [(signals[i], training_label(table[i], costs)) for i in ordered]
+    return {"signals": signals, "table": table, "costs": costs, "train": ordered, "test": sorted(test),
+            "examples": examples}
+
+
+@pytest.mark.parametrize("kind", ["logistic", "tree", "boosting"])
+def test_recovers_planted_rule(data: dict, kind: str) -> None:
+    assert len(data["examples"]) >= 180
+    policy = LearnedPolicy.train(data["examples"], costs=data["costs"], seed=0, kind=kind)
+    assert set(policy.strategies) == set(LATENCY)
+    held_out = data["test"]
+    decisions = {i: policy.decide(data["signals"][i]).strategy for i in held_out}
+    matches = sum(decisions[i] == PLANTED[data["signals"][i].question_type] for i in held_out)
+    assert matches / len(held_out) >= 0.95
+    result = evaluate_router(decisions, data["table"], data["costs"])
+    assert result["missing"] == 0 and result["accuracy"] > 0.6
+
+
+def test_reason_names_strategy_probability_and_features(data: dict) -> None:
+    policy = LearnedPolicy.train(data["examples"], costs=data["costs"])
+    decision = policy.decide(Signals("medical", 0.6, 0.7, 0.1, 0.5, "numeric", ("x",)))
+    assert decision.strategy == "rag"
+    assert decision.reason.startswith("learned policy: rag (p=")
+    assert "top features: type_" in decision.reason
+    out = policy.decide(Signals(None, 0.12, question_type="numeric"))
+    assert out.strategy == "base" and "outside the known domains (best similarity 0.12)" in out.reason
+    assert policy.decide(data["signals"][data["test"][0]], available={"base"}).strategy == "base"
+    with pytest.raises(ValueError, match="available"):
+        policy.decide(data["signals"][data["test"][0]], available={"cot"})
+
+
+def test_cost_weight_trades_accuracy_for_latency(data: dict) -> None:
+    policy = LearnedPolicy.train(data["examples"], costs=data["costs"])
+    examples = data["examples"]
+    rows = [data["table"][i] for i in data["train"]]
+    curve = policy.tradeoff(examples, rows)
+    assert curve[0]["cost_weight"] == 0.0
+    free_cost = curve[0]["mean_cost"]
+    assert free_cost > 3.0 and curve[-1]["mean_cost"] == pytest.approx(data["costs"]["base"])
+
+    w = policy.calibrate(examples, rows, max_cost=3.0)
+    cheap = policy.with_cost_weight(w)
+    decisions = {i: cheap.decide(data["signals"][i]).strategy for i in data["train"]}
+    routed = evaluate_router(decisions, data["table"], data["costs"])
+    assert routed["mean_cost"] <= 3.0
+    assert routed["accuracy"] == pytest.approx(next(p for p in curve if p["cost_weight"] == w)["accuracy"])
+    assert routed["accuracy"] >= max(p["accuracy"] for p in curve if p["mean_cost"] <= 3.0) - 1e-9
+    assert "cost weight" in cheap.decide(Signals("medical", 0.6, 0.7, 0.1, 0.5, "numeric", ("x",))).reason
+
+    w_acc = policy.calibrate(examples, rows, min_accuracy=0.3)
+    point = next(p for p in curve if p["cost_weight"] == w_acc)
+    assert point["accuracy"] >= 0.3
+    assert point["mean_cost"] == min(p["mean_cost"] for p in curve if p["accuracy"] >= 0.3)
+    with pytest.raises(ValueError, match="cheapest routing costs"):
+        policy.calibrate(examples, rows, max_cost=0.5)
+    with pytest.raises(ValueError, match="best routing reaches"):
+        policy.calibrate(examples, rows, min_accuracy=0.99)
+    with pytest.raises(ValueError, match="exactly one"):
+        policy.calibrate(examples, rows)
+
+
+def test_save_load_round_trip(data: dict, tmp_path: Path) -> None:
+    policy = LearnedPolicy.train(data["examples"], costs=data["costs"]).with_cost_weight(0.25)
+    sidecar = policy.save(tmp_path / "medical" / "policy.pkl", data_hash="abc123", metrics={"accuracy": 0.66})
+    info = json.loads(sidecar.read_text())
+    assert info["data_hash"] == "abc123" and info["metrics"] == {"accuracy": 0.66}
+    assert info["cost_weight"] == 0.25 and len(info["features"]) == 17
+    loaded = LearnedPolicy.load(tmp_path / "medical" / "policy.pkl")
+    assert loaded.data_hash == "abc123" and loaded.cost_weight == 0.25 and loaded.strategies == policy.strategies
+    assert LearnedPolicy.load(sidecar).strategies == policy.strategies
+    for i in data["test"][:30]:
+        assert loaded.decide(data["signals"][i]) == policy.decide(data["signals"][i])
+
+    info["features"] = info["features"][:-1]
+    sidecar.write_text(json.dumps(info))
+    with pytest.raises(ValueError, match="trained on features"):
+        LearnedPolicy.load(sidecar)
+    with pytest.raises(ValueError, match="no router policy sidecar"):
+        LearnedPolicy.load(tmp_path / "missing.pkl")
+
+
+def test_bad_training_input() -> None:
+    s = Signals("medical", 0.5, 0.6, question_type="label")
+    with pytest.raises(ValueError, match="no training examples"):
+        LearnedPolicy.train([], costs={})
+    with pytest.raises(ValueError, match="no cost for strategy rag"):
+        LearnedPolicy.train([(s, "rag")], costs={"base": 1.0})
+    single = LearnedPolicy.train([(s, "rag"), (s, "rag")], costs={"rag": 2.0})
+    assert single.decide(s).strategy == "rag" and "every training question" in single.decide(s).reason
+    with pytest.raises(ValueError, match="unknown classifier kind"):
+        LearnedPolicy.train([(s, "rag"), (s, "base")], costs={"rag": 2.0, "base": 1.0}, kind="forest")
+    assert ReExported is LearnedPolicy
