@@ -75,6 +75,9 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "Record": ("assistant.evaluation.store", "Record"),
     "Run": ("assistant.evaluation.store", "Run"),
     "Vote": ("assistant.evaluation.store", "Vote"),
+    "train_router": ("assistant.router.service", "train_router"),
+    "eval_router": ("assistant.router.service", "eval_router"),
+    "show_router": ("assistant.router.service", "show_router"),
     "TrainingConfig": ("assistant.config", "TrainingConfig"),
     "AdapterInfo": ("assistant.training", "AdapterInfo"),
     "list_adapters": ("assistant.training", "list_adapters"),
@@ -115,6 +118,7 @@ __all__ = [
     "corpus_manifest",
     "delete_adapter",
     "dump_config",
+    "eval_router",
     "evaluate",
     "get_adapter",
     "get_recipe",
@@ -131,9 +135,11 @@ __all__ = [
     "prepare_corpus",
     "remove_index",
     "report_run",
+    "show_router",
     "summarize",
     "sweep_data",
     "train",
+    "train_router",
     "update_index",
 ]
 
@@ -175,6 +181,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from assistant.evaluation.store import Record, Run, RunStore, Vote
     from assistant.evaluation.sweep import sweep_data
     from assistant.index import BuildReport, IndexStatus, index_status, list_indexes, remove_index
+    from assistant.router.service import eval_router, show_router, train_router
     from assistant.training import AdapterInfo, delete_adapter, get_adapter, list_adapters, merge_adapter
     from assistant.types import Answer, Document, QAItem, Source
     from assistant.workflows import BuildResult, add_documents, build, report_run, train

@@ -102,13 +102,16 @@ class Assistant:
         # cached_property is not thread-safe: load the model and index under one lock (once per Assistant)
         with self._lock:
             ctx = self._context()
-            if chosen.uses_retrieval:
+            if chosen.uses_retrieval and spec != "auto":  # auto answers without an index (base), and says so
                 _ = self.retriever
             _ = self.generator
         loaded = time.perf_counter() - start
         answer = chosen.answer(ctx, question, options)
-        answer.strategy = spec
-        answer.reason = f"{spec}: {reason}"
+        if spec == "auto":  # the router set the strategy it chose and its reason
+            answer.reason = f"auto -> {answer.reason}"
+        else:
+            answer.strategy = spec
+            answer.reason = f"{spec}: {reason}"
         if loaded > 0.05:  # the first question pays for loading the model and the index
             answer.timings["load"] = loaded
         answer.timings["total"] = time.perf_counter() - start

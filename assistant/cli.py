@@ -262,7 +262,7 @@ Mode = Annotated[str | None, typer.Option(help="Retrieval mode: hybrid, dense or
 def ask(
     question: Annotated[str, typer.Argument(help="The question.")],
     domain: Domain = "medical",
-    strategy: Annotated[str | None, typer.Option("--strategy", "-s", help="base, rag, adapter, rag+adapter (see `assistant strategies`).")] = None,
+    strategy: Annotated[str | None, typer.Option("--strategy", "-s", help="auto (the router decides; the default), base, fewshot:K, cot, rag, adapter, rag+adapter (see `assistant strategies`).")] = None,
     adapter: Annotated[str | None, typer.Option("--adapter", "-a", help="Trained adapter for the adapter strategies (`assistant adapters list`).")] = None,
     top_k: TopK = None,
     mode: Mode = None,
@@ -497,7 +497,7 @@ def serve(
 
 
 # The evaluation commands (eval, advise, report, runs) live in their own module and register on `app`.
-from assistant import cli_eval  # noqa: E402,F401
+from assistant import cli_eval, cli_router  # noqa: E402,F401
 
 
 def main() -> None:

@@ -274,7 +274,7 @@ class Config:
     prompting: PromptingConfig = field(default_factory=PromptingConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     domains: dict[str, DomainConfig] = field(default_factory=lambda: dict(DEFAULT_DOMAINS))
-    default_strategy: str = "rag"
+    default_strategy: str = "auto"  # the router decides per question; or any strategy spec
 
     # Folders under the data home. Recipes are also looked up in the source checkout.
     @property

@@ -18,7 +18,11 @@ ranking score) and `similarity` (cosine of question and chunk, comparable across
 from __future__ import annotations
 
 import dataclasses
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -43,6 +47,16 @@ FilterValue = MetaValue | Sequence[MetaValue]
 _HIDDEN_META = frozenset({"doc_id", "title", "locator", "corpus", "doc_hash"})
 
 
+Candidate = tuple[str, float]  # (chunk id, score)
+
+
+@dataclass(frozen=True)
+class Probe:
+    qvec: np.ndarray  # the normalised query vector
+    dense: list[Candidate]  # cosine similarity, best first
+    lexical: list[Candidate]  # BM25 score, best first
+
+
 class Retriever:
     """Dense, BM25 and hybrid search over one index; open it once and query it many times."""
 
@@ -63,6 +77,10 @@ class Retriever:
         self._client = client
         self._collection = collection
         self._bm25 = bm25
+        # The last few queries' candidate lists: the router's probe and the retrieval that follows it
+        # share one embedding and one search.
+        self._recent: OrderedDict[tuple[Any, ...], tuple[np.ndarray, list[Candidate], list[Candidate]]] = OrderedDict()
+        self._recent_lock = threading.Lock()
 
     @classmethod
     def open(cls, name: str, config: Config) -> Retriever:
@@ -154,15 +172,7 @@ class Retriever:
         if any(not values for values in wanted.values()):
             return []
         n = max(cfg.candidates, top_k) if mode == "hybrid" else top_k
-        qvec = self._embed_query(query)
-        mask = self._bm25.mask(wanted)
-
-        dense: list[tuple[str, float]] = []
-        lexical: list[tuple[str, float]] = []
-        if mode in ("dense", "hybrid"):
-            dense = self._dense(qvec, n, mask)
-        if mode in ("bm25", "hybrid"):
-            lexical = self._lexical(query, n, mask)
+        qvec, dense, lexical = self._candidates(query, n, wanted, dense=mode != "bm25", lexical=mode != "dense")
         if mode == "dense":
             ranked = dense
         elif mode == "bm25":
@@ -170,6 +180,52 @@ class Retriever:
         else:
             ranked = rrf([dense, lexical], k=cfg.rrf_k)
         return self._sources(ranked[:top_k], qvec, floor)
+
+    def probe(self, query: str, *, filters: Mapping[str, FilterValue] | None = None) -> Probe:
+        """Dense and BM25 candidates for `query` (chunk id, score), best first, for routing signals.
+
+        The candidates are those a hybrid retrieval of the same query searches, and they are kept for
+        it: probing first and retrieving after costs one embedding and one search.
+        """
+        if not isinstance(query, str) or not query.strip():
+            raise InputError("empty query: ask a question with at least one word")
+        cfg = self.config.retrieval
+        n = max(cfg.candidates, cfg.top_k)
+        qvec, dense, lexical = self._candidates(query, n, self._filters(filters or {}), dense=True, lexical=True)
+        return Probe(qvec, dense, lexical)
+
+    def nearest(self, qvec: np.ndarray) -> float:
+        """Cosine similarity of the closest chunk to a (normalised) query vector; 0.0 for an empty index."""
+        if len(self) == 0:
+            return 0.0
+        got = self._dense(qvec, 1, None)
+        return got[0][1] if got else 0.0
+
+    @cached_property
+    def centroid(self) -> np.ndarray:
+        """The normalised mean of the index's chunk vectors: where the domain sits in embedding space."""
+        vectors = self._bm25.vectors
+        if len(vectors) == 0:
+            return np.zeros(0, dtype=np.float32)
+        mean = np.asarray(vectors, dtype=np.float32).mean(axis=0)
+        return mean / max(float(np.linalg.norm(mean)), 1e-12)
+
+    def _candidates(
+        self, query: str, n: int, wanted: dict[str, list[MetaValue]], *, dense: bool, lexical: bool
+    ) -> tuple[np.ndarray, list[Candidate], list[Candidate]]:
+        key = (query, n, tuple(sorted((k, tuple(map(str, v))) for k, v in wanted.items())))
+        with self._recent_lock:
+            hit = self._recent.get(key)
+        if hit is not None and (hit[1] or not dense) and (hit[2] or not lexical):
+            return hit
+        qvec = self._embed_query(query)
+        mask = self._bm25.mask(wanted)
+        found = (qvec, self._dense(qvec, n, mask) if dense else [], self._lexical(query, n, mask) if lexical else [])
+        with self._recent_lock:
+            self._recent[key] = found
+            while len(self._recent) > 16:
+                self._recent.popitem(last=False)
+        return found
 
     def _embed_query(self, query: str) -> np.ndarray:
         vec = np.asarray(self.embedder.embed_query(query), dtype=np.float32)

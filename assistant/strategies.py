@@ -176,6 +176,7 @@ class Prepared:
     messages: list[dict[str, str]]  # empty: nothing to generate (answer.text already says why)
     adapter: str | None = None
     max_new_tokens: int | None = None
+    delegate: Strategy | None = None  # "auto": the strategy the router chose, which completes the answer
 
 
 def _generate(ctx: StrategyContext, prepared: Prepared, options: AskOptions) -> None:
@@ -361,6 +362,41 @@ class RagAdapterStrategy(RagStrategy):
     uses_adapter = True
 
 
+class AutoStrategy:
+    """The router picks the strategy per question (`assistant.router`); the answer says which and why."""
+
+    name = "auto"
+    uses_retrieval = True  # it probes the index to decide
+    uses_adapter = False
+
+    def prepare(self, ctx: StrategyContext, question: str, options: AskOptions) -> Prepared:
+        from assistant.router.service import route
+
+        if options.adapter:
+            raise ConfigError(f"strategy 'auto' chooses adapters itself; for --adapter {options.adapter} choose "
+                              "--strategy adapter or rag+adapter")
+        start = time.perf_counter()
+        decision, signals = route(ctx, question, options.filters)
+        routed = time.perf_counter() - start
+        chosen = get_strategy(decision.strategy)
+        prepared = chosen.prepare(ctx, question, options)
+        prepared.delegate = chosen
+        prepared.answer.strategy = decision.strategy
+        prepared.answer.reason = decision.reason
+        prepared.answer.timings["route"] = routed
+        if "index is not built" in decision.reason:
+            prepared.answer.warnings.append(f"no index for '{ctx.domain.name}': answered without retrieval")
+        prepared.answer.details["signals"] = signals.to_dict()
+        return prepared
+
+    def complete(self, ctx: StrategyContext, prepared: Prepared, options: AskOptions) -> Answer:
+        assert prepared.delegate is not None
+        return prepared.delegate.complete(ctx, prepared, options)
+
+    def answer(self, ctx: StrategyContext, question: str, options: AskOptions) -> Answer:
+        return self.complete(ctx, self.prepare(ctx, question, options), options)
+
+
 def _no_arg(cls: type) -> StrategyFactory:
     def factory(arg: str | None) -> Strategy:
         if arg is not None:
@@ -386,6 +422,9 @@ def _with_adapter(cls: type[BaseStrategy]) -> StrategyFactory:
 
 
 register_strategy("base", "zero-shot with the domain's instruction, no retrieval")(_no_arg(BaseStrategy))
+register_strategy("auto", "the router picks base, RAG, an adapter or both per question, and says why")(
+    _no_arg(AutoStrategy)
+)
 register_strategy("fewshot", "K nearest training QA pairs as demonstrations (fewshot:K, K = 1..6; default 3)")(
     lambda arg: FewShotStrategy(_fewshot_k(arg))
 )

@@ -62,7 +62,7 @@ def test_user_path_add_build_ask_search_update_remove(cli_home: Path, tmp_path: 
     status = json.loads(out)
     assert code == 0 and status["n_documents"] == 3 and status["corpora"] == ["mynotes"]
 
-    code, out = run("ask", "What damages the optic nerve in glaucoma?", "--domain", "notes", "--json")
+    code, out = run("ask", "What damages the optic nerve in glaucoma?", "--domain", "notes", "--strategy", "rag", "--json")
     assert code == 0, out
     answer = json.loads(out)
     assert answer["strategy"] == "rag" and answer["domain"] == "notes"
@@ -72,7 +72,7 @@ def test_user_path_add_build_ask_search_update_remove(cli_home: Path, tmp_path: 
     assert answer["usage"]["output_tokens"] <= 12
     assert all(1 <= c <= len(answer["sources"]) for c in answer["citations"])
 
-    code, out = run("ask", "What damages the optic nerve?", "-d", "notes")
+    code, out = run("ask", "What damages the optic nerve?", "-d", "notes", "-s", "rag")
     assert code == 0 and "glaucoma" in out.lower()  # the sources table
 
     code, out = run("ask", "What is asthma?", "-d", "notes", "--strategy", "base", "--json")
@@ -96,8 +96,11 @@ def test_user_path_add_build_ask_search_update_remove(cli_home: Path, tmp_path: 
     assert code == 0 and "notes" in out
     code, out = run("index", "remove", "notes", "--yes")
     assert code == 0
-    code, out = run("ask", "x?", "-d", "notes")
+    code, out = run("ask", "x?", "-d", "notes", "-s", "rag")
     assert code == 2 and "not built" in out
+    code, out = run("ask", "x?", "-d", "notes", "--json")  # auto: the base model answers, and says why
+    answer = json.loads(out)
+    assert code == 0 and answer["strategy"] == "base" and "index is not built" in answer["reason"]
 
 
 @pytest.mark.parametrize(

@@ -54,7 +54,7 @@ def test_medical_question_is_answered_from_its_own_abstract(real_home: Path) -> 
     assert answer["sources"][0]["locator"] == "https://pubmed.ncbi.nlm.nih.gov/21645374/"
     assert "lace plant" in answer["sources"][0]["snippet"].lower()
     assert answer["model"] == "embedded:SmolLM2-135M-Instruct" and answer["text"].strip()
-    assert answer["strategy"] == "rag" and answer["reason"]
+    assert answer["strategy"] == "rag" and "auto -> rag: top retrieval score" in answer["reason"]  # the router chose
     assert all(1 <= c <= len(answer["sources"]) for c in answer["citations"])
     assert answer["usage"]["prompt_tokens"] > 200
 

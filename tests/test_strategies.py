@@ -67,7 +67,7 @@ def ctx(config: Config, gen: FakeGenerator, ret: FakeRetriever) -> StrategyConte
 
 
 def test_unknown_strategy_lists_known() -> None:
-    with pytest.raises(NotFoundError, match=r"unknown strategy 'magic' \(known: adapter, base, cot, fewshot, rag, rag\+adapter\)"):
+    with pytest.raises(NotFoundError, match=r"unknown strategy 'magic' \(known: adapter, auto, base, cot, fewshot, rag, rag\+adapter\)"):
         get_strategy("magic")
     for bad in ("fewshot:0", "fewshot:7", "fewshot:x"):
         with pytest.raises(ConfigError, match="K from 1 to 6"):

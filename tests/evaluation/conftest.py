@@ -18,7 +18,7 @@ from tests.training.conftest import TOY_INSTRUCTION, answer_examples, job, make_
 
 LOADER = "evaltoy-loader"
 DOMAIN = "evaltoy"
-TOPICS = ("tea", "rain", "sleep", "salt", "fruit", "sun", "milk", "walking", "coffee", "sugar")
+TOPICS = ("tea", "rain", "sleep", "salt", "fruit", "sun", "milk", "walking", "coffee", "sugar", "rice", "fish", "beans", "yoga")
 
 
 def eval_documents() -> list[Document]:

@@ -1,0 +1,79 @@
+"""The router at work on the toy domain: the auto strategy, out-of-domain and missing-index fallbacks,
+learning from evaluation records, refusing records of another model, and the CLI."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from assistant.api import Assistant
+from assistant.cli import app
+from assistant.config import Config, GenerationConfig
+from assistant.errors import InputError, NotFoundError
+from assistant.evaluation.runner import evaluate
+from assistant.router.service import clear_cache, eval_router, show_router, train_router
+from tests.evaluation.conftest import DOMAIN, N_TEST
+
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
+STRATEGIES = ["base", "rag", "adapter:yes", "rag+adapter:yes", "adapter:no"]
+
+
+@pytest.fixture(autouse=True)
+def fresh() -> None:
+    clear_cache()
+
+
+def test_auto_routes_each_question_and_says_why(with_adapters: Config) -> None:
+    assistant = Assistant(DOMAIN, with_adapters)
+    answer = assistant.ask("Is tea good?")  # the default strategy is auto
+    assert answer.strategy in ("rag", "rag+adapter:yes", "rag+adapter:no", "adapter:yes", "adapter:no", "base")
+    assert answer.reason.startswith("auto -> ") and "[policy: rules" in answer.reason
+    assert "route" in answer.timings and answer.details["signals"]["domain"] == DOMAIN
+    outside = assistant.ask("Which team won the world cup final?")
+    assert outside.strategy == "base" and "outside the known domains" in outside.reason
+    assert not outside.sources
+
+
+def test_auto_without_an_index_answers_with_base(eval_config: Config) -> None:
+    config = eval_config.replace(domains={**eval_config.domains, "empty": eval_config.domains[DOMAIN].__class__(name="empty")})
+    answer = Assistant("empty", config).ask("Is tea good?")
+    assert answer.strategy == "base" and "index is not built" in answer.reason
+
+
+def test_train_eval_show_a_learned_router(with_adapters: Config) -> None:
+    assert show_router(DOMAIN, with_adapters)["policy"] == "rules"
+    with pytest.raises(NotFoundError, match="no evaluation runs for 'evaltoy'"):
+        train_router(DOMAIN, [], with_adapters)
+    with pytest.raises(NotFoundError, match="no learned router"):
+        eval_router(DOMAIN, with_adapters)
+    run = evaluate(DOMAIN, STRATEGIES, with_adapters, progress=False, log=lambda m: None)
+    metrics = train_router(DOMAIN, [run.run_id], with_adapters)
+    held_out = set(metrics["test_ids"])
+    assert held_out and metrics["train_questions"] + len(held_out) == N_TEST  # every question, in one part only
+    assert metrics["router"]["n"] == len(held_out)
+    assert 0.0 <= metrics["router"]["accuracy"] <= metrics["oracle"] <= 1.0
+    assert eval_router(DOMAIN, with_adapters)["test_ids"] == metrics["test_ids"]
+    info = show_router(DOMAIN, with_adapters)
+    assert info["policy"] == "learned" and set(info["strategies"]) <= set(STRATEGIES)
+    answer = Assistant(DOMAIN, with_adapters).ask("Is rice good?")
+    assert "[policy: learned" in answer.reason and answer.strategy in STRATEGIES
+
+    # the same records no longer describe a router that answers with another model
+    other = with_adapters.replace(generation=GenerationConfig(model="/elsewhere/model"))
+    with pytest.raises(InputError, match="was made with model"):
+        train_router(DOMAIN, [run.run_id], other)
+    assert "another index or model" in show_router(DOMAIN, other)["in_use"]
+
+
+def test_router_cli(with_adapters: Config) -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["router", "show", "--domain", DOMAIN])
+    assert result.exit_code == 0 and "policy in use: rules" in result.output
+    result = runner.invoke(app, ["router", "train", "--domain", DOMAIN])
+    assert result.exit_code == 2 and "no evaluation runs" in result.output
+    evaluate(DOMAIN, STRATEGIES, with_adapters, progress=False, log=lambda m: None)
+    result = runner.invoke(app, ["router", "train", "--domain", DOMAIN])
+    assert result.exit_code == 0, result.output
+    assert "learned router" in result.output and "oracle" in result.output
+    result = runner.invoke(app, ["router", "eval", "--domain", DOMAIN])
+    assert result.exit_code == 0 and "rule policy" in result.output
