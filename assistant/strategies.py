@@ -233,6 +233,16 @@ class BaseStrategy:
     def messages(self, ctx: StrategyContext, question: str, options: AskOptions, answer: Answer) -> list[dict[str, str]]:
         return base_messages(ctx.domain.instruction, question)
 
+    def warm_up(self, ctx: StrategyContext) -> None:
+        """Load what the first question would otherwise pay for (model, index, adapter), e.g. before timing."""
+        generator = ctx.get_generator()
+        if self.uses_retrieval:
+            ctx.get_retriever()
+        if self.uses_adapter and self.adapter:
+            from assistant.training.adapters import attach
+
+            attach(generator, self.adapter, ctx.config)
+
     def prepare(self, ctx: StrategyContext, question: str, options: AskOptions) -> Prepared:
         """Everything up to generation: the adapter, retrieved sources (RAG) and the prompt."""
         question = check_question(question)
@@ -258,6 +268,12 @@ class FewShotStrategy(BaseStrategy):
     def __init__(self, k: int = 3) -> None:
         super().__init__()
         self.k = k
+
+    def warm_up(self, ctx: StrategyContext) -> None:
+        from assistant.fewshot import FewShotPool
+
+        super().warm_up(ctx)
+        FewShotPool.load(ctx.domain.name, ctx.config)
 
     def messages(self, ctx: StrategyContext, question: str, options: AskOptions, answer: Answer) -> list[dict[str, str]]:
         from assistant.fewshot import FewShotPool

@@ -12,6 +12,7 @@ strategy that fails on one question (a prompt too long, say) is recorded as an e
 
 from __future__ import annotations
 
+import contextlib
 import random
 import sys
 import time
@@ -197,6 +198,10 @@ def evaluate(
         todo = [i for i in items if (spec, i.id) not in done]
         if not todo:
             continue
+        warm_up = getattr(strategy, "warm_up", None)
+        if warm_up is not None:  # loading the model, index, adapter or few-shot pool is not a question's latency
+            with contextlib.suppress(AssistantError):  # if it fails, the questions record the error
+                warm_up(ctx)
         right = sum(r.correct for r in store.records(run.run_id, spec))
         seen = len(items) - len(todo)
         bar = tqdm(todo, desc=spec, unit="q", disable=not progress, dynamic_ncols=True, initial=seen, total=len(items))
