@@ -51,15 +51,15 @@ def _num(value: float | None, digits: int) -> str:
 
 
 def _summary_table(summaries: list[Any]) -> Table:
-    table = Table(Column("strategy", no_wrap=True), "n", "accuracy [95% CI]", "macro-F1", "F1", "R@k", "p50 s", "$/1k", "top error")
+    """The headline figures; report.md has the rest (macro-F1, EM, MRR, p95, tokens, examples)."""
+    table = Table(Column("strategy", no_wrap=True), Column("accuracy [95% CI]", no_wrap=True), "F1", "R@k",
+                  "p50 s", "$/1k", "top error")
     for s in summaries:
         errors = {k: v for k, v in s.errors.items() if v}
         top = max(errors, key=errors.__getitem__) if errors else "-"
         table.add_row(
-            s.strategy, str(s.n), f"{s.accuracy:.3f} [{s.ci_low:.3f}, {s.ci_high:.3f}]",
-            "-" if s.macro_f1 is None else f"{s.macro_f1:.3f}", "-" if s.f1 is None else f"{s.f1:.3f}",
-            "-" if s.recall_at_k is None else f"{s.recall_at_k:.3f}", _num(s.latency_p50, 2), _num(s.cost_per_1000, 4),
-            f"{top} ({errors[top]})" if errors else "-",
+            s.strategy, f"{s.accuracy:.3f} [{s.ci_low:.3f}, {s.ci_high:.3f}]", _num(s.f1, 3), _num(s.recall_at_k, 3),
+            _num(s.latency_p50, 2), _num(s.cost_per_1000, 4), f"{top} ({errors[top]})" if errors else "-",
         )
     return table
 

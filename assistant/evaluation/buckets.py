@@ -91,13 +91,16 @@ def classify(record: Record) -> str:
         return "error"
     if record.correct:
         return ""
-    if is_refusal(record.answer):
+    # A label scored by option likelihood was judged on the options, not on the generated text: how the
+    # text was cut or worded is not why it is wrong.
+    judged_on_text = record.scored is None
+    if judged_on_text and is_refusal(record.answer):
         return "refusal"
-    if is_repetitive(record.answer):
+    if judged_on_text and is_repetitive(record.answer):
         return "repetitive"
-    if record.finish_reason == "length":
+    if judged_on_text and record.finish_reason == "length":
         return "too_long"
-    if record.parsed is None and record.scored is None:
+    if judged_on_text and record.parsed is None:
         return "format"
     hit = gold_retrieved(record)
     if hit is False:

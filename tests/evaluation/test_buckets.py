@@ -30,15 +30,17 @@ CASES = [
     ("correct", rec(correct=True, answer="yes", parsed="yes", scored="yes"), ""),
     ("error wins over everything", rec(error="CUDA OOM", answer="I cannot answer", finish_reason="length"), "error"),
     ("error even if marked correct", rec(error="boom", correct=True), "error"),
-    ("refusal", rec(answer="I'm sorry, but the sources do not contain that."), "refusal"),
-    ("refusal, case-insensitive", rec(answer="NOT ENOUGH INFORMATION to say."), "refusal"),
-    ("refusal: cannot be determined", rec(answer="This cannot be determined from the text."), "refusal"),
-    ("refusal before repetition", rec(answer="I don't know. " * 4), "refusal"),
-    ("repetitive: one sentence 3 times", rec(answer="Maybe. Maybe. Maybe."), "repetitive"),
-    ("repetitive: duplicated 4-grams", rec(answer=LOOP, finish_reason="length"), "repetitive"),
-    ("too long", rec(answer="A long, varied explanation that never ended", finish_reason="length"), "too_long"),
+    ("refusal", rec(scored=None, answer="I'm sorry, but the sources do not contain that."), "refusal"),
+    ("refusal, case-insensitive", rec(scored=None, answer="NOT ENOUGH INFORMATION to say."), "refusal"),
+    ("refusal: cannot be determined", rec(scored=None, answer="This cannot be determined from the text."), "refusal"),
+    ("refusal before repetition", rec(scored=None, answer="I don't know. " * 4), "refusal"),
+    ("repetitive: one sentence 3 times", rec(scored=None, answer="Maybe. Maybe. Maybe."), "repetitive"),
+    ("repetitive: duplicated 4-grams", rec(scored=None, answer=LOOP, finish_reason="length"), "repetitive"),
+    ("too long", rec(scored=None, answer="A long, varied explanation that never ended", finish_reason="length"), "too_long"),
     ("format", rec(answer="Perhaps, it depends", parsed=None, scored=None), "format"),
     ("scored label is not a format error", rec(parsed=None, scored="no"), "wrong"),
+    ("scored label: a cut or odd generated text is not why it is wrong",
+     rec(answer="I cannot say. " * 4, finish_reason="length", scored="no"), "wrong"),
     ("retrieval miss", rec(gold_ids=["d1"], retrieved_ids=["d2", "d3"]), "retrieval_miss"),
     ("retrieval miss via extra", rec(gold_ids=["d1"], extra={"uses_retrieval": True}), "retrieval_miss"),
     ("wrong with gold", rec(gold_ids=["d1", "d9"], retrieved_ids=["d2", "d9"]), "wrong_with_gold"),
@@ -96,7 +98,7 @@ def test_duplicate_ngram_share() -> None:
 
 def test_count_buckets_in_order_without_zeros() -> None:
     records = [rec(correct=True, parsed="yes", scored="yes"), rec(), rec(), rec(error="x"),
-               rec(answer="I'm sorry")]
+               rec(answer="I'm sorry", scored=None)]
     counts = count_buckets(records)
     assert counts == {"error": 1, "refusal": 1, "wrong": 2}
     assert list(counts) == ["error", "refusal", "wrong"]

@@ -55,10 +55,10 @@ def planted() -> list[Record]:
         bad = rec("bad", i, False)
         if i == 0:
             bad.error, bad.answer, bad.parsed, bad.scored = "RuntimeError: boom", "", None, None
-        elif i == 1:
-            bad.answer = "I'm sorry, the sources do not contain the answer."
+        elif i == 1:  # judged on the generated text (no option scoring): the text is why it is wrong
+            bad.answer, bad.scored = "I'm sorry, the sources do not contain the answer.", None
         elif i == 2:
-            bad.answer = "The answer is maybe. " * 6
+            bad.answer, bad.scored = "The answer is maybe. " * 6, None
         records.append(bad)
     return records
 
