@@ -93,7 +93,7 @@ def eval_(
         references = [s for s in strategies.split(",") if s.strip()]
         options = {"max_steps": max_steps} if max_steps else {}
         result, _ = api.sweep_data(domain, sweep_data, adapter_recipe, config, references=references, limit=limit,
-                                   seed=seed, train_options=options, progress=not quiet)
+                                   seed=seed, corpora=corpus, train_options=options, progress=not quiet)
     else:
         result = api.evaluate(domain, strategies, config, limit=limit, seed=seed, corpora=corpus, run_id=run,
                               progress=not quiet)

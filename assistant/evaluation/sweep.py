@@ -60,6 +60,7 @@ def sweep_data(
     references: Sequence[str] = ("rag",),
     limit: int | None = None,
     seed: int = 0,
+    corpora: Sequence[str] | None = None,
     train_options: dict[str, Any] | None = None,
     progress: bool = True,
     log: Log = _log,
@@ -95,8 +96,8 @@ def sweep_data(
             "steps": results.get("steps"),
         }
         specs.append(f"{strategy}:{name}")
-    run = evaluate(domain, [*references, *specs], config, limit=limit, seed=seed, progress=progress, log=log,
-                   store=store)
+    run = evaluate(domain, [*references, *specs], config, limit=limit, seed=seed, corpora=corpora,
+                   progress=progress, log=log, store=store)
     points: list[dict[str, Any]] = []
     for s in summarize(store.records(run.run_id), usd_per_hour=config.evaluation.usd_per_hour):
         if s.strategy in trained:
