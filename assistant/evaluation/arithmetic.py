@@ -180,20 +180,23 @@ def _last_derivation(line: str) -> str | None:
     return found
 
 
-def extract_derivation(text: str) -> str | None:
+def extract_derivation(text: str, *, labelled_only: bool = False) -> str | None:
     """The arithmetic a model answer shows, as a string `evaluate` accepts; None if it shows none.
 
     The last line labelled "Derivation:" (or "Calculation:", "Formula:") wins; otherwise the last
     arithmetic segment anywhere, scanning lines from the end. Within a line, segments are maximal runs
     of numbers, operators and parentheses, so prose and labels fall away ("2019: 1,234 + 56" gives
     "1,234 + 56") and "expr = result" gives "expr" (the bare result has no operator).
+    With `labelled_only`, only labelled lines count: prose such as "from 2017-2019" is no calculation.
     """
     lines = text.splitlines()
     labelled = [line for line in lines if _LABEL.match(line)]
+    if labelled_only and not labelled:
+        return None
     for line in reversed(labelled or lines):
         if (found := _last_derivation(_LABEL.sub("", line, count=1))) is not None:
             return found
-    if labelled:
+    if labelled and not labelled_only:
         for line in reversed(lines):
             if (found := _last_derivation(line)) is not None:
                 return found

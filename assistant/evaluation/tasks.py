@@ -73,8 +73,11 @@ def score_item(item: QAItem, text: str, scored: str | None, config: EvaluationCo
     if not answer:
         return Verdict(None, False, 0.0, 0.0)
     if item.answer_type in TATQA_TYPES:
-        derivation = extract_derivation(text) if item.answer_type == "arithmetic" else None
+        # only a calculation the model labels as one (the CoT prompt asks for "Calculation: ..."): a
+        # year range in prose ("2017-2019") is not a derivation
+        derivation = extract_derivation(text, labelled_only=True) if item.answer_type == "arithmetic" else None
         pred, scale = split_answer(answer)
+        pred = re.sub(r"\(\s*\)", "", pred).strip()  # "12.5 (percent)" leaves "12.5 ()" once the scale is read
         if derivation:
             try:
                 pred = _number(evaluate(derivation))

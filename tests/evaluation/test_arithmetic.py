@@ -83,3 +83,12 @@ def test_extract_derivation(text: str, derivation: str | None) -> None:
     assert found == derivation
     if found is not None:
         evaluate(found)
+
+
+def test_labelled_only_ignores_prose_ranges() -> None:
+    assert extract_derivation("Revenue grew from 2017-2019.", labelled_only=True) is None
+    assert extract_derivation("Revenue grew.\nCalculation: (120 - 100) / 100", labelled_only=True) == "(120 - 100) / 100"
+
+
+def test_labelled_only_never_falls_back_to_prose() -> None:
+    assert extract_derivation("Calculation: see the table\nIt rose from 2017-2019.", labelled_only=True) is None
