@@ -67,9 +67,11 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "update_index": ("assistant.workflows", "update"),
     "train": ("assistant.workflows", "train"),
     "evaluate": ("assistant.evaluation.runner", "evaluate"),
+    "rescore": ("assistant.evaluation.runner", "rescore"),
     "advise": ("assistant.evaluation.advise", "advise"),
     "sweep_data": ("assistant.evaluation.sweep", "sweep_data"),
     "summarize": ("assistant.evaluation.report", "summarize"),
+    "elo_table": ("assistant.evaluation.report", "elo_table"),
     "report_run": ("assistant.workflows", "report_run"),
     "RunStore": ("assistant.evaluation.store", "RunStore"),
     "Record": ("assistant.evaluation.store", "Record"),
@@ -118,6 +120,7 @@ __all__ = [
     "corpus_manifest",
     "delete_adapter",
     "dump_config",
+    "elo_table",
     "eval_router",
     "evaluate",
     "get_adapter",
@@ -135,6 +138,7 @@ __all__ = [
     "prepare_corpus",
     "remove_index",
     "report_run",
+    "rescore",
     "show_router",
     "summarize",
     "sweep_data",
@@ -176,8 +180,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from assistant.corpus import prepare as prepare_corpus
     from assistant.errors import AssistantError, ConfigError, InputError, ModelUnavailableError, NotFoundError
     from assistant.evaluation.advise import advise
-    from assistant.evaluation.report import summarize
-    from assistant.evaluation.runner import evaluate
+    from assistant.evaluation.report import elo_table, summarize
+    from assistant.evaluation.runner import evaluate, rescore
     from assistant.evaluation.store import Record, Run, RunStore, Vote
     from assistant.evaluation.sweep import sweep_data
     from assistant.index import BuildReport, IndexStatus, index_status, list_indexes, remove_index

@@ -84,11 +84,19 @@ def eval_(
     sweep_data: Annotated[str | None, typer.Option("--sweep-data", help="Train adapters on these amounts of data (fractions <= 1 or item counts) and plot accuracy against them.")] = None,
     adapter_recipe: Annotated[str, typer.Option("--adapter-recipe", help="For --sweep-data: sft (adapter) or raft (rag+adapter, trained --with-context).")] = "sft",
     max_steps: Annotated[int | None, typer.Option("--max-steps", help="For --sweep-data: cap each adapter's steps (default: one epoch over its data).")] = None,
+    rescore: Annotated[bool, typer.Option("--rescore", help="With --run: score its stored answers again with the current scoring (no model runs).")] = False,
     quiet: NoProgress = False,
 ) -> None:
     """Answer the domain's held-out questions with each strategy; store every record; print and write a report."""
     config = _config()
     command = _command(ctx)
+    if rescore:
+        if not run:
+            raise api.InputError("--rescore needs --run RUN_ID (`assistant runs list`)")
+        changed = api.rescore(run, config)
+        err.print(f"rescored run {run}: {changed} verdicts changed")
+        _finish(api.RunStore.open(config).get_run(run), config, command)
+        return
     if sweep_data:
         references = [s for s in strategies.split(",") if s.strip()]
         options = {"max_steps": max_steps} if max_steps else {}

@@ -216,4 +216,27 @@ def evaluate(
     return store.get_run(run.run_id)
 
 
-__all__ = ["answer_item", "eval_items", "evaluate", "fingerprint", "parse_strategies", "sample"]
+def rescore(run_id: str, config: Config, *, store: RunStore | None = None) -> int:
+    """Score a run's stored answers again with the current scoring code (no model runs); returns how many
+    verdicts changed. Option scores stay as recorded."""
+    store = store or RunStore.open(config)
+    run = store.get_run(run_id)
+    corpora = run.config.get("_eval", {}).get("corpora") or None
+    items = {i.id: i for i in eval_items(run.domain, config, corpora)}
+    changed = 0
+    for record in store.records(run_id):
+        item = items.get(record.item_id)
+        if item is None or record.error:
+            continue
+        verdict = score_item(item, record.answer, record.scored, config.evaluation)
+        changed += verdict.correct != record.correct
+        record.parsed, record.correct, record.em, record.f1 = verdict.parsed, verdict.correct, verdict.em, verdict.f1
+        record.extra.pop("derivation", None)
+        if verdict.derivation:
+            record.extra["derivation"] = verdict.derivation
+        record.bucket = classify(record)
+        store.add(record)
+    return changed
+
+
+__all__ = ["answer_item", "eval_items", "evaluate", "fingerprint", "parse_strategies", "rescore", "sample"]

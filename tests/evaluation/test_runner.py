@@ -157,3 +157,16 @@ def test_sweep_trains_one_adapter_per_amount_and_plots_them(eval_config: Config)
     assert RunStore.open(eval_config).get_run(run.run_id).meta["sweep"] == points
     path = report_run(run.run_id, eval_config)
     assert (path.parent / "data_size.png").is_file()
+
+
+def test_rescore_scores_stored_answers_again(eval_config: Config) -> None:
+    from assistant.evaluation.runner import rescore
+
+    run = evaluate(DOMAIN, ["base"], eval_config, limit=4, progress=False, log=quiet)
+    store = RunStore.open(eval_config)
+    first = store.records(run.run_id)[0]
+    first.correct = not first.correct  # as if scored by an older, different rule
+    store.add(first)
+    assert rescore(run.run_id, eval_config) == 1
+    again = {r.item_id: r.correct for r in store.records(run.run_id)}
+    assert again[first.item_id] is (not first.correct) and len(again) == 4
