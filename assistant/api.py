@@ -6,6 +6,8 @@
     ans = a.ask("What was Boeing's revenue?", strategy="rag", filters={"company": "BOEING"})
     ans = a.ask("Is aspirin effective?", strategy="adapter", adapter="medical-sft")   # assistant train sft
     print(ans.text); [print(s.title, s.locator, s.score) for s in ans.sources]
+    for item in a.ask_stream("What is glaucoma?"):      # text pieces as they are generated, then the Answer
+        print(item if isinstance(item, str) else "", end="")
 
 The generator and the retriever load on first use and stay loaded for the Assistant's lifetime (the
 generator is also shared by every Assistant in the process), so asking many questions costs one load.
@@ -13,9 +15,11 @@ generator is also shared by every Assistant in the process), so asking many ques
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +29,7 @@ from assistant.strategies import DESCRIPTIONS, AskOptions, StrategyContext, get_
 from assistant.types import Answer, Source
 
 if TYPE_CHECKING:
-    from assistant.models import Generator
+    from assistant.models import Generation, Generator
     from assistant.retrieval import Retriever
 
 
@@ -117,6 +121,64 @@ class Assistant:
         answer.timings["total"] = time.perf_counter() - start
         return answer
 
+    def ask_stream(
+        self,
+        question: str,
+        *,
+        strategy: str | None = None,
+        top_k: int | None = None,
+        mode: str | None = None,
+        filters: Mapping[str, str | Sequence[str]] | None = None,
+        max_new_tokens: int | None = None,
+        adapter: str | None = None,
+    ) -> Iterator[str | Answer]:
+        """`ask`, streamed: yields the reply's text pieces as the model writes them, then the final Answer.
+
+        The strategy prepares the prompt (routing, retrieval) as in `ask`; the generation is streamed; then
+        the strategy completes the answer from the streamed text (RAG checks and adds citation markers), so
+        the final `Answer.text` may differ from the joined pieces. Input errors raise on the first `next()`.
+        `usage["output_tokens"]` is the streamed text re-tokenized (the stream does not count its tokens),
+        so it and the "cut at N tokens" warning may differ slightly from `ask`'s.
+        """
+        spec = strategy or self.config.default_strategy
+        chosen = get_strategy(spec)
+        reason = "requested" if strategy else "the configured default strategy (config: default_strategy)"
+        options = AskOptions(top_k=top_k, mode=mode, filters=filters, max_new_tokens=max_new_tokens, adapter=adapter)
+        start = time.perf_counter()
+        with self._lock:
+            ctx = self._context()
+            if chosen.uses_retrieval and spec != "auto":
+                _ = self.retriever
+            generator = self.generator
+        loaded = time.perf_counter() - start
+        prepared = chosen.prepare(ctx, question, options)
+        streamed = 0.0
+        if prepared.messages:
+            max_new = options.max_new_tokens if options.max_new_tokens is not None else prepared.max_new_tokens
+            gen_start = time.perf_counter()
+            pieces: list[str] = []
+            stream = generator.stream(prepared.messages, max_new_tokens=max_new, adapter=prepared.adapter)
+            with contextlib.closing(stream):  # a consumer that stops early stops the generation
+                for piece in stream:
+                    pieces.append(piece)
+                    yield piece
+            streamed = time.perf_counter() - gen_start
+            done = _streamed_generation(generator, prepared.messages, "".join(pieces), max_new, streamed)
+            # `complete` generates through ctx: hand it the streamed text instead of generating again
+            ctx = dataclasses.replace(ctx, get_generator=lambda: _Replay(generator, done))
+        answer = chosen.complete(ctx, prepared, options)
+        if prepared.messages:
+            answer.timings["generate"] = streamed
+        if spec == "auto":
+            answer.reason = f"auto -> {answer.reason}"
+        else:
+            answer.strategy = spec
+            answer.reason = f"{spec}: {reason}"
+        if loaded > 0.05:
+            answer.timings["load"] = loaded
+        answer.timings["total"] = time.perf_counter() - start
+        yield answer
+
     def retrieve(
         self,
         question: str,
@@ -131,3 +193,32 @@ class Assistant:
         with self._lock:
             retriever = self.retriever
         return retriever.retrieve(check_question(question), top_k=top_k, mode=mode, filters=filters)
+
+
+def _streamed_generation(
+    generator: Generator, messages: list[dict[str, str]], text: str, max_new: int | None, seconds: float
+) -> Generation:
+    """The Generation that `generate` would have returned for a streamed reply (stream and generate share
+    decoding and the visible-text rule, so the texts are equal)."""
+    from assistant.models import Generation
+
+    n_prompt = len(generator.prompt_ids(messages))
+    wanted = max_new if max_new is not None else generator.config.max_new_tokens
+    limit = max(1, min(wanted, generator.context_length - n_prompt))
+    n_out = min(generator.count_tokens(text), limit)  # re-tokenized: the stream does not report its count
+    return Generation(text, n_prompt, n_out, seconds, "length" if n_out >= limit else "stop")
+
+
+class _Replay:
+    """The generator as `Strategy.complete` sees it after streaming: `generate` returns the streamed reply;
+    everything else (name, tokenizer, adapters) is the real generator's."""
+
+    def __init__(self, generator: Generator, generation: Generation) -> None:
+        self._generator = generator
+        self._generation = generation
+
+    def generate(self, messages: object, **kwargs: object) -> Generation:
+        return self._generation
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._generator, name)
