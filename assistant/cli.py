@@ -483,16 +483,24 @@ def config_show() -> None:
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help="Interface to bind (anything but 127.0.0.1 needs --auth or --auth-file).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 7860,
+    share: Annotated[bool, typer.Option("--share", help="A public gradio.live link (needs --auth or --auth-file).")] = False,
+    auth: Annotated[str | None, typer.Option("--auth", help="Require this login, USER:PASSWORD.")] = None,
+    auth_file: Annotated[Path | None, typer.Option("--auth-file", help="Logins, one USER:PASSWORD per line.")] = None,
+    max_upload_mb: Annotated[float | None, typer.Option("--max-upload-mb", help="Largest file the Documents tab accepts.")] = None,
 ) -> None:
-    """Start the Gradio app (app.py in the source checkout)."""
+    """Start the Gradio app (app.py in the source checkout): chat, compare, arena, documents, results."""
     import runpy
 
     app_file = api.PROJECT_ROOT / "app.py"
     if not app_file.is_file():
         raise api.InputError(f"app.py not found at {app_file}: serve runs from a source checkout")
     sys.argv = [str(app_file), "--host", host, "--port", str(port)]
+    sys.argv += ["--share"] if share else []
+    sys.argv += ["--auth", auth] if auth else []
+    sys.argv += ["--auth-file", str(auth_file)] if auth_file else []
+    sys.argv += ["--max-upload-mb", str(max_upload_mb)] if max_upload_mb is not None else []
     runpy.run_path(str(app_file), run_name="__main__")
 
 
