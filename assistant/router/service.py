@@ -76,6 +76,11 @@ def load_policy(domain: str, config: Config) -> tuple[RulePolicy | LearnedPolicy
     trained_on = policy.metrics.get("fingerprint", {})
     if trained_on != current_fingerprint(domain, config):
         return RULES, "rules (the learned policy was trained for another index or model: retrain it)"
+    learned = policy.metrics.get("router", {}).get("accuracy")
+    rules = policy.metrics.get("rules", {}).get("accuracy")
+    if learned is not None and rules is not None and learned < rules:
+        return RULES, (f"rules (the learned policy scored {learned:.3f} on its held-out questions, below the "
+                       f"rules' {rules:.3f}: evaluate more questions and retrain)")
     return policy, f"learned ({path.name}, trained on runs {', '.join(policy.metrics.get('runs', []))})"
 
 

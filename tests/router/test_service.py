@@ -56,7 +56,11 @@ def test_train_eval_show_a_learned_router(with_adapters: Config) -> None:
     info = show_router(DOMAIN, with_adapters)
     assert info["policy"] == "learned" and set(info["strategies"]) <= set(STRATEGIES)
     answer = Assistant(DOMAIN, with_adapters).ask("Is rice good?")
-    assert "[policy: learned" in answer.reason and answer.strategy in STRATEGIES
+    assert answer.strategy in STRATEGIES
+    if metrics["router"]["accuracy"] >= metrics["rules"]["accuracy"]:
+        assert "[policy: learned" in answer.reason
+    else:  # a learned policy worse than the rules on held-out questions is not used
+        assert "below the rules'" in answer.reason
 
     # the same records no longer describe a router that answers with another model
     other = with_adapters.replace(generation=GenerationConfig(model="/elsewhere/model"))
