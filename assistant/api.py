@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from assistant.config import Config, load_config
 from assistant.errors import NotFoundError
-from assistant.strategies import DESCRIPTIONS, AskOptions, StrategyContext, get_strategy
+from assistant.strategies import DESCRIPTIONS, AskOptions, Strategy, StrategyContext, get_strategy
 from assistant.types import Answer, Source
 
 if TYPE_CHECKING:
@@ -98,24 +98,33 @@ class Assistant:
         `adapter` names a trained adapter for the strategies "adapter" and "rag+adapter"; it is loaded
         onto the shared base model once and switched per question.
         """
+        start = time.perf_counter()
+        spec, chosen, options, ctx = self._begin(strategy, AskOptions(
+            top_k=top_k, mode=mode, filters=filters, max_new_tokens=max_new_tokens, adapter=adapter))
+        loaded = time.perf_counter() - start
+        return self._finish(chosen.answer(ctx, question, options), strategy, spec, start, loaded)
+
+    def _begin(self, strategy: str | None, options: AskOptions) -> tuple[str, Strategy, AskOptions, StrategyContext]:
+        """The strategy spec and object, and a context with the model (and index) loaded."""
         spec = strategy or self.config.default_strategy
         chosen = get_strategy(spec)
-        reason = "requested" if strategy else "the configured default strategy (config: default_strategy)"
-        options = AskOptions(top_k=top_k, mode=mode, filters=filters, max_new_tokens=max_new_tokens, adapter=adapter)
-        start = time.perf_counter()
         # cached_property is not thread-safe: load the model and index under one lock (once per Assistant)
         with self._lock:
             ctx = self._context()
             if chosen.uses_retrieval and spec != "auto":  # auto answers without an index (base), and says so
                 _ = self.retriever
             _ = self.generator
-        loaded = time.perf_counter() - start
-        answer = chosen.answer(ctx, question, options)
+        return spec, chosen, options, ctx
+
+    @staticmethod
+    def _finish(answer: Answer, requested: str | None, spec: str, start: float, loaded: float) -> Answer:
+        """Name the strategy and why, and the timings."""
         if spec == "auto":  # the router set the strategy it chose and its reason
             answer.reason = f"auto -> {answer.reason}"
         else:
+            why = "requested" if requested else "the configured default strategy (config: default_strategy)"
             answer.strategy = spec
-            answer.reason = f"{spec}: {reason}"
+            answer.reason = f"{spec}: {why}"
         if loaded > 0.05:  # the first question pays for loading the model and the index
             answer.timings["load"] = loaded
         answer.timings["total"] = time.perf_counter() - start
@@ -140,16 +149,10 @@ class Assistant:
         `usage["output_tokens"]` is the streamed text re-tokenized (the stream does not count its tokens),
         so it and the "cut at N tokens" warning may differ slightly from `ask`'s.
         """
-        spec = strategy or self.config.default_strategy
-        chosen = get_strategy(spec)
-        reason = "requested" if strategy else "the configured default strategy (config: default_strategy)"
-        options = AskOptions(top_k=top_k, mode=mode, filters=filters, max_new_tokens=max_new_tokens, adapter=adapter)
         start = time.perf_counter()
-        with self._lock:
-            ctx = self._context()
-            if chosen.uses_retrieval and spec != "auto":
-                _ = self.retriever
-            generator = self.generator
+        spec, chosen, options, ctx = self._begin(strategy, AskOptions(
+            top_k=top_k, mode=mode, filters=filters, max_new_tokens=max_new_tokens, adapter=adapter))
+        generator = self.generator
         loaded = time.perf_counter() - start
         prepared = chosen.prepare(ctx, question, options)
         streamed = 0.0
@@ -169,15 +172,7 @@ class Assistant:
         answer = chosen.complete(ctx, prepared, options)
         if prepared.messages:
             answer.timings["generate"] = streamed
-        if spec == "auto":
-            answer.reason = f"auto -> {answer.reason}"
-        else:
-            answer.strategy = spec
-            answer.reason = f"{spec}: {reason}"
-        if loaded > 0.05:
-            answer.timings["load"] = loaded
-        answer.timings["total"] = time.perf_counter() - start
-        yield answer
+        yield self._finish(answer, strategy, spec, start, loaded)
 
     def retrieve(
         self,
