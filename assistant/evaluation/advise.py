@@ -14,20 +14,13 @@ adapters list`): an SFT adapter for "adapter", one trained `--with-context` (els
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from assistant.config import Config
 from assistant.evaluation.report import StrategySummary, summarize
-from assistant.evaluation.runner import evaluate
+from assistant.evaluation.runner import Log, _log, evaluate
 from assistant.evaluation.store import RunStore
-
-Log = Callable[[str], None]
-
-
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def _num(value: float | None, digits: int) -> str:
@@ -69,17 +62,11 @@ class Advice:
 
 def domain_adapters(domain: str, config: Config) -> tuple[str | None, str | None]:
     """(newest SFT adapter without context, newest adapter trained with context) of the domain."""
-    from assistant.training import list_adapters
+    from assistant.training.adapters import domain_adapters as adapters_of
 
-    plain = context = None
-    for info in sorted(list_adapters(config), key=lambda a: str(a.record.get("created", ""))):
-        data = info.record.get("data", {})
-        if info.kind != "sft" or data.get("domain") != domain:
-            continue
-        if data.get("with_context"):
-            context = info.name
-        else:
-            plain = info.name
+    found = adapters_of(config, domain)
+    plain = next((a.name for a in found if not a.record.get("data", {}).get("with_context")), None)
+    context = next((a.name for a in found if a.record.get("data", {}).get("with_context")), None)
     return plain, context
 
 

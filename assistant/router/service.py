@@ -86,11 +86,9 @@ def load_policy(domain: str, config: Config) -> tuple[RulePolicy | LearnedPolicy
 
 def domain_adapters(domain: str, config: Config) -> tuple[str, ...]:
     """The domain's SFT adapters, newest first (RAFT ones are told apart by the policy by name)."""
-    from assistant.training import list_adapters
+    from assistant.training.adapters import domain_adapters as adapters_of
 
-    found = [a for a in list_adapters(config) if a.kind == "sft" and a.record.get("data", {}).get("domain") == domain]
-    found.sort(key=lambda a: str(a.record.get("created", "")), reverse=True)
-    return tuple(a.name for a in found)
+    return tuple(a.name for a in adapters_of(config, domain))
 
 
 def evaluated_accuracy(domain: str, config: Config, adapters: Sequence[str]) -> dict[str, float]:

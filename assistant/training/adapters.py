@@ -102,6 +102,12 @@ def adapter_path(config: Config, name: str) -> Path:
     return config.adapters_dir / check_name(name)
 
 
+def domain_adapters(config: Config, domain: str, kind: str = "sft") -> list[AdapterInfo]:
+    """The finished adapters of one kind trained on `domain`'s data, newest first."""
+    found = [a for a in list_adapters(config) if a.kind == kind and a.record.get("data", {}).get("domain") == domain]
+    return sorted(found, key=lambda a: str(a.record.get("created", "")), reverse=True)
+
+
 def list_adapters(config: Config) -> list[AdapterInfo]:
     """Finished adapters under the data home (runs in progress live in hidden folders and are not listed)."""
     out = []
