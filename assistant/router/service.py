@@ -15,7 +15,7 @@ and model still match; otherwise the rule policy decides and the reason says why
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -99,12 +99,19 @@ def evaluated_accuracy(domain: str, config: Config, adapters: Sequence[str]) -> 
     run = store.latest_run(domain)
     if run is None:
         return {}
-    totals: dict[str, list[int]] = {}
-    for r in store.records(run.run_id):
-        totals.setdefault(r.strategy, []).append(int(r.correct))
+    from assistant.router.oracle import correctness_table
+
+    table = correctness_table(store.records(run.run_id))
     exists = set(adapters)
-    return {s: sum(v) / len(v) for s, v in totals.items() if ":" not in s or s.partition(":")[2] in exists or
-            s.startswith("fewshot:")}
+    strategies = {s for row in table.values() for s in row}
+    return accuracy_where_evaluated(table.values(), [
+        s for s in strategies if ":" not in s or s.partition(":")[2] in exists or s.startswith("fewshot:")])
+
+
+def accuracy_where_evaluated(rows: Iterable[Mapping[str, bool]], strategies: Iterable[str]) -> dict[str, float]:
+    """Each strategy's share of correct answers over the questions it was evaluated on (0.0 for none)."""
+    rows = list(rows)
+    return {s: sum(r[s] for r in rows if s in r) / max(1, sum(s in r for r in rows)) for s in strategies}
 
 
 def other_retrievers(domain: str, config: Config) -> dict[str, Retriever]:
@@ -262,8 +269,7 @@ def train_router(
     check_disjoint(train_ids, test_ids)
     assistant = Assistant(domain, config)
     retriever = assistant.retriever
-    accuracy = {s: sum(table[i][s] for i in train_ids if s in table[i]) / max(1, sum(s in table[i] for i in train_ids))
-                for s in costs}
+    accuracy = accuracy_where_evaluated((table[i] for i in train_ids), costs)
     log(f"computing signals for {len(table)} questions ...")
     signals = {i: signals_for(questions[i], domain, retriever, config, adapters=adapters, accuracy=accuracy)[0]
                for i in sorted(table)}
