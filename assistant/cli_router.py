@@ -25,7 +25,8 @@ def _acc(row: dict[str, Any] | None) -> str:
 def _comparison(m: dict[str, Any]) -> Table:
     table = Table(Column("policy / strategy", no_wrap=True), "accuracy (mean latency)", "routes")
     routes = ", ".join(f"{s} {share:.0%}" for s, share in m["router"]["routes"].items())
-    table.add_row("learned router", _acc(m["router"]), routes)
+    name = f"learned router ({m['method']})" if m.get("method") else "learned router"
+    table.add_row(name, _acc(m["router"]), routes)
     rules = ", ".join(f"{s} {share:.0%}" for s, share in m["rules"]["routes"].items())
     table.add_row("rule policy", _acc(m["rules"]), rules)
     for strategy, acc in sorted(m["single"].items(), key=lambda kv: -kv[1]):
@@ -34,7 +35,17 @@ def _comparison(m: dict[str, Any]) -> Table:
     return table
 
 
+def _cv_table(m: dict[str, Any]) -> Table:
+    table = Table("method (cross-validated on the training questions)", "C", "accuracy ± se", "")
+    for row in m["cv"]:
+        table.add_row(row["method"], "-" if row["c"] is None else f"{row['c']:g}",
+                      f"{row['accuracy']:.3f} ± {row['se']:.3f}", "chosen" if row["chosen"] else "")
+    return table
+
+
 def _print_metrics(m: dict[str, Any]) -> None:
+    if m.get("cv"):
+        out.print(_cv_table(m))
     out.print(_comparison(m))
     best, best_acc = m["best_single"]
     gap = m["gap_closed"]
@@ -51,11 +62,12 @@ def router_train(
     max_cost: Annotated[float | None, typer.Option("--max-cost", help="Calibrate: mean seconds per question at most this.")] = None,
     min_accuracy: Annotated[float | None, typer.Option("--min-accuracy", help="Calibrate: the cheapest routing with at least this accuracy.")] = None,
     test_fraction: Annotated[float, typer.Option("--test-fraction", help="Share of the questions held out to evaluate the router.")] = 0.3,
+    method: Annotated[str, typer.Option("--method", help="auto (cross-validate and keep the best), per-strategy, cheapest-correct or best-single.")] = "auto",
 ) -> None:
     """Learn a routing policy from evaluation records; evaluate it on held-out questions; use it from now on."""
     ids = [r.strip() for r in runs.split(",") if r.strip()] if runs else []
     metrics = api.train_router(domain, ids, _config(), max_cost=max_cost, min_accuracy=min_accuracy,
-                               test_fraction=test_fraction, log=lambda msg: err.print(msg, highlight=False))
+                               method=method, test_fraction=test_fraction, log=lambda msg: err.print(msg, highlight=False))
     _print_metrics(metrics)
 
 
@@ -82,7 +94,9 @@ def router_show(
         for rule in info["rules"]:
             out.print(f"  - {rule}", highlight=False)
     else:
-        out.print(f"  model: {info['kind']}; cost weight {info['cost_weight']}", highlight=False)
+        c = "" if info.get("c") is None else f", C={info['c']:g}"
+        out.print(f"  method: {info.get('method', 'cheapest-correct')} ({info['kind']}{c}); cost weight "
+                  f"{info['cost_weight']}", highlight=False)
         out.print("  strategies (mean latency): " + ", ".join(f"{s} ({info['costs'][s]:.2f}s)" for s in info["strategies"]),
                   highlight=False)
         out.print(f"  features: {', '.join(info['features'])}", highlight=False)

@@ -1,20 +1,31 @@
-"""The learned routing policy: a small scikit-learn classifier on Signals, trained on evaluation records.
+"""The learned routing policy: small scikit-learn models on Signals, trained on evaluation records.
 
-    from assistant.router.learned import LearnedPolicy
+    from assistant.router.learned import LearnedPolicy, select_policy
     from assistant.router.oracle import correctness_table, strategy_costs, training_label
     costs = strategy_costs(records)
-    examples = [(signals[i], training_label(table[i], costs)) for i in train_ids]   # Adaptive-RAG labels
-    policy = LearnedPolicy.train(examples, costs=costs, seed=0)
-    w = policy.calibrate(examples, [table[i] for i in train_ids], max_cost=4.0)     # RouteLLM-style threshold
+    rows = [table[i] for i in train_ids]                                             # strategy -> correct
+    policy, cv = select_policy([signals[i] for i in train_ids], rows, costs)          # method chosen by CV
+    policy = LearnedPolicy.train_correctness(sigs, rows, costs=costs, C=0.1)          # or one method directly
+    policy = LearnedPolicy.train([(s, training_label(r, costs)) ...], costs=costs)    # Adaptive-RAG labels
+    w = policy.calibrate(sigs, rows, max_cost=4.0)                                    # RouteLLM-style threshold
     policy = policy.with_cost_weight(w)
     policy.save(path, data_hash=records_hash(records), metrics={...})
     LearnedPolicy.load(path).decide(signals)          # Decision("rag", "learned policy: rag (p=0.82, ...")
 
-The classifier predicts each question's label, the cheapest strategy that answered it correctly, so its
-probability for a strategy estimates P(strategy is correct and cheapest). At decision time the policy takes
-argmax over strategies of  P(strategy) - cost_weight * cost(strategy) / max cost : a cost weight of 0 follows
-the classifier, a larger one trades accuracy for latency. `calibrate` searches the weight that meets a cost
-or accuracy constraint on given data, over every weight at which some decision changes.
+Three methods (METHODS), each giving a score per strategy for a question:
+- "cheapest-correct" (Adaptive-RAG): one multi-class classifier of each question's label, the cheapest
+  strategy that answered it correctly; its probability for a strategy estimates P(correct and cheapest).
+- "per-strategy" (RouteLLM-style): one binary classifier per strategy of P(strategy answers correctly),
+  L2-regularised logistic regression whose strength C is chosen by cross-validation. Strong regularisation
+  shrinks every model to its strategy's base rate, so when the signals carry no information the policy
+  falls back to the best single strategy instead of fitting noise.
+- "best-single": no signals at all, each strategy's accuracy on the training questions (the baseline a
+  learned router has to beat).
+`select_policy` cross-validates the candidates on the training questions only and keeps the most accurate
+(ties: the simpler one). At decision time the policy takes argmax over strategies of
+score(strategy) - cost_weight * cost(strategy) / max cost : a cost weight of 0 follows the scores, a larger
+one trades accuracy for latency. `calibrate` searches the weight that meets a cost or accuracy constraint on
+given data, over every weight at which some decision changes.
 
 Saved as a pickle of the scikit-learn model plus a JSON sidecar (features, strategies, costs, cost weight,
 training data hash, metrics); loading refuses a policy trained on other features. Pickles run code when
@@ -37,6 +48,8 @@ from assistant.router.policy import Decision
 from assistant.router.signals import FEATURES, Signals
 
 KINDS = ("logistic", "tree", "boosting")
+METHODS = ("cheapest-correct", "per-strategy", "best-single")
+C_GRID = (0.01, 0.1, 1.0)  # per-strategy regularisation strengths select_policy tries
 FORMAT = 1
 MAX_CANDIDATES = 2000  # cost weights tried by calibrate (quantiles of the breakpoints beyond that)
 TOP_FEATURES = 3
@@ -52,13 +65,37 @@ class ConstantModel:
         return np.ones((len(x), 1))
 
 
-def _make(kind: str, seed: int) -> Any:
+class CorrectnessModel:
+    """One binary model per strategy: predict_proba(X)[:, j] = P(strategy j answers correctly | signals).
+
+    A strategy whose training answers were all right or all wrong, or every strategy when `models` is
+    empty (the "best-single" method), is its (smoothed) accuracy on the training questions, a constant.
+    """
+
+    def __init__(self, strategies: Sequence[str], models: Mapping[str, Any], rates: Mapping[str, float]) -> None:
+        self.classes_ = np.array(list(strategies))
+        self.models = dict(models)
+        self.rates = {s: float(rates[s]) for s in strategies}
+
+    def predict_proba(self, x: Any) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        columns = []
+        for s in self.classes_:
+            model = self.models.get(str(s))
+            if model is None:
+                columns.append(np.full(len(x), self.rates[str(s)]))
+            else:
+                columns.append(model.predict_proba(x)[:, list(model.classes_).index(True)])
+        return np.column_stack(columns) if columns else np.zeros((len(x), 0))
+
+
+def _make(kind: str, seed: int, c: float = 1.0) -> Any:
     if kind == "logistic":
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
+        return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000, random_state=seed))
     if kind == "tree":
         from sklearn.tree import DecisionTreeClassifier
 
@@ -86,6 +123,8 @@ class LearnedPolicy:
     features: tuple[str, ...] = FEATURES
     data_hash: str = ""
     metrics: Mapping[str, Any] = field(default_factory=dict)
+    method: str = "cheapest-correct"  # see METHODS
+    c: float | None = None  # the per-strategy models' regularisation strength
 
     def __post_init__(self) -> None:
         if tuple(str(c) for c in self.model.classes_) != tuple(self.strategies):
@@ -96,6 +135,8 @@ class LearnedPolicy:
             raise ValueError(f"no cost for strategy {', '.join(missing)}: give every strategy a cost")
         if self.cost_weight < 0:
             raise ValueError(f"cost_weight must be >= 0, got {self.cost_weight}")
+        if self.method not in METHODS:
+            raise ValueError(f"unknown router method '{self.method}' (known: {', '.join(METHODS)})")
         object.__setattr__(self, "costs", {s: float(self.costs[s]) for s in self.strategies})
 
     # ------------------------------------------------------------------ training
@@ -128,6 +169,43 @@ class LearnedPolicy:
         strategies = tuple(str(c) for c in model.classes_)
         return cls(model, strategies, {s: costs[s] for s in strategies}, cost_weight, kind)
 
+    @classmethod
+    def train_correctness(
+        cls,
+        signals: Sequence[Signals],
+        rows: Sequence[Mapping[str, bool]],
+        *,
+        costs: Mapping[str, float],
+        c: float = 0.1,
+        kind: str = "logistic",
+        seed: int = 0,
+        signals_free: bool = False,
+    ) -> LearnedPolicy:
+        """Fit P(strategy answers correctly | signals) per strategy: rows[i] is question i's correctness
+        (strategy -> correct). A strategy is fitted on the questions it was evaluated on; every strategy in
+        `costs` must be evaluated on at least one. signals_free=True fits no model: each strategy is its
+        accuracy on these questions (the "best-single" method). c: the logistic models' regularisation
+        strength (smaller is stronger: towards each strategy's accuracy)."""
+        if not rows:
+            raise ValueError("no training examples: evaluate some strategies first (`assistant eval`)")
+        if len(signals) != len(rows):
+            raise ValueError(f"{len(signals)} signals but {len(rows)} correctness rows: pass one row per question")
+        strategies = tuple(sorted(costs))
+        x = np.array([s.to_features() for s in signals], dtype=float)
+        models: dict[str, Any] = {}
+        rates: dict[str, float] = {}
+        for strategy in strategies:
+            where = [i for i, row in enumerate(rows) if strategy in row]
+            if not where:
+                raise ValueError(f"strategy '{strategy}' was not evaluated on any training question")
+            y = np.array([bool(rows[i][strategy]) for i in where])
+            rates[strategy] = (y.sum() + 0.5) / (len(y) + 1.0)  # smoothed: a perfect few is not a certainty
+            if not signals_free and 0 < y.sum() < len(y):
+                models[strategy] = _make(kind, seed, c).fit(x[where], y)
+        method = "best-single" if signals_free else "per-strategy"
+        return cls(CorrectnessModel(strategies, models, rates), strategies, {s: costs[s] for s in strategies},
+                   0.0, kind, method=method, c=None if signals_free else float(c))
+
     def with_cost_weight(self, cost_weight: float) -> LearnedPolicy:
         return replace(self, cost_weight=float(cost_weight))
 
@@ -138,7 +216,8 @@ class LearnedPolicy:
         return raw / top if top > 0 else np.zeros_like(raw)
 
     def probabilities(self, signals: Signals) -> dict[str, float]:
-        """strategy -> P(it is the cheapest correct strategy for this question)."""
+        """strategy -> its score for this question: P(it is the cheapest correct strategy) for the
+        cheapest-correct method, P(it answers correctly) for the others."""
         proba = self.model.predict_proba(np.array([signals.to_features()], dtype=float))[0]
         return {s: float(p) for s, p in zip(self.strategies, proba, strict=True)}
 
@@ -158,8 +237,13 @@ class LearnedPolicy:
                              "available: retrain the router on current strategies")
         scores = {s: proba[s] - self.cost_weight * norm[s] for s in choices}
         chosen = max(choices, key=lambda s: (scores[s], -self.costs[s]))
-        reason = (f"learned policy: {chosen} (p={proba[chosen]:.2f}, cost {self.costs[chosen]:.1f} s); "
-                  f"top features: {self._explain(signals, chosen)}")
+        if self.method == "best-single":
+            reason = (f"learned policy: {chosen} (p={proba[chosen]:.2f}, cost {self.costs[chosen]:.1f} s): the "
+                      "signals did not predict the right strategy in cross-validation, so it is the strategy "
+                      "most often right on the training questions")
+        else:
+            reason = (f"learned policy: {chosen} (p={proba[chosen]:.2f}, cost {self.costs[chosen]:.1f} s); "
+                      f"top features: {self._explain(signals, chosen)}")
         likeliest = max(choices, key=lambda s: (proba[s], -self.costs[s]))
         if likeliest != chosen:
             reason += (f"; cost weight {self.cost_weight:.2f} chose it over {likeliest} "
@@ -171,10 +255,16 @@ class LearnedPolicy:
         logistic model, global importances for trees."""
         if isinstance(self.model, ConstantModel):
             return f"none (every training question had the label {strategy})"
+        model = self.model
+        if isinstance(model, CorrectnessModel):
+            model = model.models.get(strategy)
+            if model is None:
+                return f"none ({strategy} was right on all or none of its training questions)"
+            strategy = "True"  # the binary model's positive class
         values = np.array(signals.to_features(), dtype=float)
-        estimator = self.model[-1] if hasattr(self.model, "steps") else self.model
+        estimator = model[-1] if hasattr(model, "steps") else model
         if hasattr(estimator, "coef_"):
-            z = self.model[:-1].transform(values[None, :])[0] if hasattr(self.model, "steps") else values
+            z = model[:-1].transform(values[None, :])[0] if hasattr(model, "steps") else values
             classes = [str(c) for c in estimator.classes_]
             coef = estimator.coef_
             row = coef[0] * (1 if classes.index(strategy) == 1 else -1) if coef.shape[0] == 1 \
@@ -253,7 +343,8 @@ class LearnedPolicy:
     # ------------------------------------------------------------------ persistence
     def describe(self) -> dict[str, Any]:
         """Everything but the model: what `assistant router show` prints and the sidecar stores."""
-        return {"format": FORMAT, "policy": "learned", "kind": self.kind, "features": list(self.features),
+        return {"format": FORMAT, "policy": "learned", "method": self.method, "c": self.c, "kind": self.kind,
+                "features": list(self.features),
                 "strategies": list(self.strategies), "costs": dict(self.costs), "cost_weight": self.cost_weight,
                 "data_hash": self.data_hash, "metrics": dict(self.metrics)}
 
@@ -296,7 +387,76 @@ class LearnedPolicy:
                              "`assistant router train`")
         model = pickle.loads(model_file.read_bytes())
         return cls(model, tuple(info["strategies"]), info["costs"], float(info.get("cost_weight", 0.0)),
-                   info.get("kind", "logistic"), FEATURES, info.get("data_hash", ""), info.get("metrics", {}))
+                   info.get("kind", "logistic"), FEATURES, info.get("data_hash", ""), info.get("metrics", {}),
+                   info.get("method", "cheapest-correct"), info.get("c"))
+
+
+def _fit(
+    method: str, c: float | None, signals: Sequence[Signals], rows: Sequence[Mapping[str, bool]],
+    costs: Mapping[str, float], seed: int,
+) -> LearnedPolicy:
+    if method == "cheapest-correct":
+        from assistant.router.oracle import training_label
+
+        return LearnedPolicy.train([(s, training_label(r, costs)) for s, r in zip(signals, rows, strict=True)],
+                                   costs=costs, seed=seed)
+    return LearnedPolicy.train_correctness(signals, rows, costs=costs, c=c if c is not None else 1.0, seed=seed,
+                                           signals_free=method == "best-single")
+
+
+def routed_accuracy(policy: LearnedPolicy, signals: Sequence[Signals], rows: Sequence[Mapping[str, bool]]) -> float:
+    """The share of questions whose routed strategy answered correctly (not evaluated counts as wrong)."""
+    if not rows:
+        raise ValueError("no questions to score the policy on")
+    return sum(bool(row.get(policy.decide(s).strategy, False)) for s, row in zip(signals, rows, strict=True)) / len(rows)
+
+
+def select_policy(
+    signals: Sequence[Signals],
+    rows: Sequence[Mapping[str, bool]],
+    costs: Mapping[str, float],
+    *,
+    methods: Sequence[str] = METHODS,
+    folds: int = 5,
+    repeats: int = 3,
+    seed: int = 0,
+) -> tuple[LearnedPolicy, list[dict[str, Any]]]:
+    """Cross-validate the candidate policies on these (training) questions and fit the chosen one on all.
+
+    Candidates, simplest first: best-single, per-strategy at each C of C_GRID (strongest first),
+    cheapest-correct. Each is scored by routed accuracy over `repeats` shuffles of `folds` folds; the
+    one-standard-error rule keeps the simplest candidate within one standard error of the best mean, so
+    a policy that reads the signals is used only when they predict which strategy is right. Returns the
+    fitted policy and one row per candidate: method, c, accuracy (mean), se, chosen.
+    """
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown router method '{unknown[0]}' (known: {', '.join(METHODS)})")
+    if len(signals) != len(rows):
+        raise ValueError(f"{len(signals)} signals but {len(rows)} correctness rows: pass one row per question")
+    n = len(rows)
+    folds = min(folds, n)
+    if folds < 2:
+        raise ValueError(f"{n} training question(s) are too few to cross-validate a router")
+    order = {"best-single": 0, "per-strategy": 1, "cheapest-correct": 2}
+    candidates = [(m, c) for m in sorted(dict.fromkeys(methods), key=order.__getitem__)
+                  for c in (C_GRID if m == "per-strategy" else (None,))]
+    rng = np.random.default_rng(seed)
+    splits = [np.array_split(rng.permutation(n), folds) for _ in range(repeats)]
+    table: list[dict[str, Any]] = []
+    for method, c in candidates:
+        scores = []
+        for parts in splits:
+            for k, test in enumerate(parts):
+                train = np.concatenate([p for j, p in enumerate(parts) if j != k])
+                policy = _fit(method, c, [signals[i] for i in train], [rows[i] for i in train], costs, seed)
+                scores.append(routed_accuracy(policy, [signals[i] for i in test], [rows[i] for i in test]))
+        table.append({"method": method, "c": c, "accuracy": float(np.mean(scores)),
+                      "se": float(np.std(scores) / np.sqrt(len(scores) / repeats)), "chosen": False})
+    best = max(table, key=lambda row: row["accuracy"])
+    chosen = next(row for row in table if row["accuracy"] >= best["accuracy"] - best["se"] - 1e-12)
+    chosen["chosen"] = True
+    return _fit(chosen["method"], chosen["c"], signals, rows, costs, seed), table
 
 
 def _candidate_weights(proba: np.ndarray, norm: np.ndarray) -> np.ndarray:
@@ -325,4 +485,5 @@ def _atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-__all__ = ["KINDS", "ConstantModel", "LearnedPolicy"]
+__all__ = ["C_GRID", "KINDS", "METHODS", "ConstantModel", "CorrectnessModel", "LearnedPolicy", "routed_accuracy",
+           "select_policy"]

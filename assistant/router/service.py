@@ -236,13 +236,18 @@ def train_router(
     *,
     max_cost: float | None = None,
     min_accuracy: float | None = None,
+    method: str = "auto",
     test_fraction: float = 0.3,
     seed: int = 0,
     log: Callable[[str], None] = lambda msg: None,
 ) -> dict[str, Any]:
-    """Learn a policy from the runs' records (train part of the questions), evaluate it on the rest, save it."""
+    """Learn a policy from the runs' records (train part of the questions), evaluate it on the rest, save it.
+
+    method: "auto" cross-validates every method of `router.learned.METHODS` on the training questions and
+    keeps the best (one-standard-error rule, simplest first); or one of them.
+    """
     from assistant.api import Assistant
-    from assistant.router.learned import LearnedPolicy
+    from assistant.router.learned import METHODS, select_policy
     from assistant.router.oracle import (
         check_disjoint,
         compare,
@@ -250,8 +255,10 @@ def train_router(
         records_hash,
         split_items,
         strategy_costs,
-        training_label,
     )
+
+    if method != "auto" and method not in METHODS:
+        raise InputError(f"unknown router method '{method}' (known: auto, {', '.join(METHODS)})")
 
     config.domain(domain)
     records, run_ids = _records(domain, run_ids, config)
@@ -261,7 +268,17 @@ def train_router(
     if gone:
         log(f"skipping records of strategies that no longer exist: {', '.join(gone)}")
         records = [r for r in records if r.strategy in known]
-    table, costs = correctness_table(records), strategy_costs(records)
+    table = correctness_table(records)
+    partial = sorted(s for s in {r.strategy for r in records} if sum(s in row for row in table.values()) < len(table))
+    if partial:
+        log(f"leaving out {', '.join(partial)}: not evaluated on all {len(table)} questions of these runs "
+            "(evaluate them on the same questions to let the router use them)")
+        records = [r for r in records if r.strategy not in partial]
+        table = correctness_table(records)
+    costs = strategy_costs(records)
+    if not costs:
+        raise InputError("no strategy was evaluated on every question of these runs: evaluate the same "
+                         "strategies on the same questions (`assistant eval --run RUN_ID -s ...`)")
     if len(table) < 10:
         raise InputError(f"{len(table)} evaluated questions are too few to learn a router: evaluate at least 10")
     questions = {r.item_id: r.question for r in records}
@@ -273,8 +290,10 @@ def train_router(
     log(f"computing signals for {len(table)} questions ...")
     signals = {i: signals_for(questions[i], domain, retriever, config, adapters=adapters, accuracy=accuracy)[0]
                for i in sorted(table)}
-    examples = [(signals[i], training_label(table[i], costs)) for i in sorted(train_ids)]
-    policy = LearnedPolicy.train(examples, costs=costs, seed=seed)
+    train = sorted(train_ids)
+    log(f"cross-validating router methods on {len(train)} training questions ...")
+    policy, cv = select_policy([signals[i] for i in train], [table[i] for i in train], costs,
+                               methods=METHODS if method == "auto" else (method,), seed=seed)
     if max_cost is not None or min_accuracy is not None:
         weight = policy.calibrate([signals[i] for i in sorted(train_ids)], [table[i] for i in sorted(train_ids)],
                                   max_cost=max_cost, min_accuracy=min_accuracy)
@@ -286,6 +305,9 @@ def train_router(
         "runs": run_ids,
         "fingerprint": current_fingerprint(domain, config),
         "train_questions": len(train_ids),
+        "method": policy.method,
+        "c": policy.c,
+        "cv": cv,
         "test_ids": held_out,
         "router": result["router"],
         "rules": rules["router"],

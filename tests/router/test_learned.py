@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from assistant.evaluation.store import Record
-from assistant.router.learned import LearnedPolicy
+from assistant.router.learned import LearnedPolicy, select_policy
 from assistant.router.oracle import (
     check_disjoint,
     correctness_table,
@@ -143,3 +143,77 @@ def test_bad_training_input() -> None:
     with pytest.raises(ValueError, match="unknown classifier kind"):
         LearnedPolicy.train([(s, "rag"), (s, "base")], costs={"rag": 2.0, "base": 1.0}, kind="forest")
     assert ReExported is LearnedPolicy
+
+
+# ------------------------------------------------------------------ per-strategy correctness and selection
+def _rows(data: dict, ids: list[str]) -> list[dict[str, bool]]:
+    return [data["table"][i] for i in ids]
+
+
+def test_per_strategy_models_recover_the_planted_rule(data: dict) -> None:
+    train = data["train"]
+    policy = LearnedPolicy.train_correctness([data["signals"][i] for i in train], _rows(data, train),
+                                             costs=data["costs"], c=1.0)
+    assert policy.method == "per-strategy" and set(policy.strategies) == set(LATENCY)
+    answerable = [i for i in data["test"] if data["signals"][i].question_type != "free"]
+    decisions = {i: policy.decide(data["signals"][i]).strategy for i in answerable}
+    assert sum(decisions[i] == PLANTED[data["signals"][i].question_type] for i in answerable) / len(answerable) >= 0.95
+    probs = policy.probabilities(Signals("medical", 0.6, 0.7, 0.1, 0.5, "numeric", ("x",)))
+    assert probs["rag"] > 0.8 and probs["base"] < 0.2  # P(correct) per strategy, not a distribution
+    reason = policy.decide(Signals("medical", 0.6, 0.7, 0.1, 0.5, "numeric", ("x",))).reason
+    assert reason.startswith("learned policy: rag (p=") and "type_" in reason
+    # base never answered correctly: a constant, explained as such
+    assert "right on all or none" in policy._explain(data["signals"][train[0]], "base")
+
+
+def test_best_single_ignores_the_signals() -> None:
+    s = [Signals("medical", 0.5, 0.1 * k, question_type="label") for k in range(10)]
+    rows = [{"base": k < 3, "rag": k < 7} for k in range(10)]
+    policy = LearnedPolicy.train_correctness(s, rows, costs={"base": 1.0, "rag": 5.0}, signals_free=True)
+    assert policy.method == "best-single" and policy.c is None
+    assert {policy.decide(x).strategy for x in s} == {"rag"}
+    assert "did not predict" in policy.decide(s[0]).reason
+    assert policy.probabilities(s[0])["rag"] == pytest.approx(7.5 / 11)  # smoothed accuracy
+    with pytest.raises(ValueError, match="not evaluated on any training question"):
+        LearnedPolicy.train_correctness(s[:1], [{"base": True}], costs={"base": 1.0, "rag": 5.0})
+    with pytest.raises(ValueError, match="one row per question"):
+        LearnedPolicy.train_correctness(s, rows[:3], costs={"base": 1.0, "rag": 5.0})
+
+
+def test_selection_reads_signals_only_when_they_predict(data: dict) -> None:
+    train = data["train"]
+    signals = [data["signals"][i] for i in train]
+    policy, cv = select_policy(signals, _rows(data, train), data["costs"], seed=0)
+    assert [r["method"] for r in cv] == ["best-single", "per-strategy", "per-strategy", "per-strategy",
+                                         "cheapest-correct"]
+    assert sum(r["chosen"] for r in cv) == 1
+    chosen = next(r for r in cv if r["chosen"])
+    baseline = cv[0]["accuracy"]
+    assert chosen["method"] != "best-single" and chosen["accuracy"] > baseline + 0.2
+    assert policy.method == chosen["method"] and policy.c == chosen["c"]
+
+    # noise: which strategy is right does not depend on the signals; rag is right more often
+    rng = random.Random(1)
+    noise_signals = [Signals("medical", rng.uniform(0.3, 0.8), rng.uniform(0.2, 0.9), rng.uniform(0, 0.2),
+                             rng.uniform(0, 1), rng.choice(["label", "numeric"]), ("x",)) for _ in range(150)]
+    noise_rows = [{"base": rng.random() < 0.4, "rag": rng.random() < 0.6, "adapter:x": rng.random() < 0.45}
+                  for _ in range(150)]
+    policy, cv = select_policy(noise_signals, noise_rows, LATENCY, seed=0)
+    assert policy.method == "best-single" and {policy.decide(s).strategy for s in noise_signals} == {"rag"}
+    with pytest.raises(ValueError, match="unknown router method"):
+        select_policy(noise_signals, noise_rows, LATENCY, methods=["magic"])
+    with pytest.raises(ValueError, match="too few to cross-validate"):
+        select_policy(noise_signals[:1], noise_rows[:1], LATENCY)
+
+
+def test_per_strategy_policy_round_trips(data: dict, tmp_path: Path) -> None:
+    train = data["train"]
+    policy = LearnedPolicy.train_correctness([data["signals"][i] for i in train], _rows(data, train),
+                                             costs=data["costs"], c=0.1)
+    policy.save(tmp_path / "p.pkl", data_hash="h", metrics={})
+    loaded = LearnedPolicy.load(tmp_path / "p.pkl")
+    assert loaded.method == "per-strategy" and loaded.c == 0.1
+    for i in data["test"][:20]:
+        assert loaded.decide(data["signals"][i]) == policy.decide(data["signals"][i])
+    curve = loaded.tradeoff([data["signals"][i] for i in train], _rows(data, train))
+    assert curve[-1]["mean_cost"] == pytest.approx(data["costs"]["base"])  # the cost weight works the same way

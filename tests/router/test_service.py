@@ -69,6 +69,25 @@ def test_train_eval_show_a_learned_router(with_adapters: Config) -> None:
     assert "another index or model" in show_router(DOMAIN, other)["in_use"]
 
 
+def test_router_methods_and_partly_evaluated_strategies(with_adapters: Config) -> None:
+    run = evaluate(DOMAIN, STRATEGIES, with_adapters, progress=False, log=lambda m: None)
+    few = evaluate(DOMAIN, ["cot"], with_adapters, limit=3, progress=False, log=lambda m: None)
+    said: list[str] = []
+    metrics = train_router(DOMAIN, [run.run_id, few.run_id], with_adapters, log=said.append)
+    assert any(m.startswith(f"leaving out cot: not evaluated on all {N_TEST} questions") for m in said)
+    assert "cot" not in metrics["single"] and "cot" not in show_router(DOMAIN, with_adapters)["strategies"]
+    assert metrics["method"] in ("best-single", "per-strategy", "cheapest-correct")
+    assert sum(row["chosen"] for row in metrics["cv"]) == 1 and len(metrics["cv"]) == 5
+    metrics = train_router(DOMAIN, [run.run_id], with_adapters, method="best-single")
+    assert metrics["method"] == "best-single" and [r["method"] for r in metrics["cv"]] == ["best-single"]
+    assert "did not predict" in Assistant(DOMAIN, with_adapters).ask("Is rice good?").reason or \
+        metrics["router"]["accuracy"] < metrics["rules"]["accuracy"]
+    with pytest.raises(InputError, match="unknown router method 'magic'"):
+        train_router(DOMAIN, [run.run_id], with_adapters, method="magic")
+    with pytest.raises(InputError, match="too few to learn a router"):
+        train_router(DOMAIN, [few.run_id], with_adapters)
+
+
 def test_router_cli(with_adapters: Config) -> None:
     runner = CliRunner()
     result = runner.invoke(app, ["router", "show", "--domain", DOMAIN])
@@ -79,5 +98,8 @@ def test_router_cli(with_adapters: Config) -> None:
     result = runner.invoke(app, ["router", "train", "--domain", DOMAIN])
     assert result.exit_code == 0, result.output
     assert "learned router" in result.output and "oracle" in result.output
+    assert "cross-validated" in result.output and "chosen" in result.output
     result = runner.invoke(app, ["router", "eval", "--domain", DOMAIN])
     assert result.exit_code == 0 and "rule policy" in result.output
+    result = runner.invoke(app, ["router", "train", "--domain", DOMAIN, "--method", "magic"])
+    assert result.exit_code != 0 and "unknown router method" in result.output
