@@ -50,9 +50,20 @@ def _print_metrics(m: dict[str, Any]) -> None:
     best, best_acc = m["best_single"]
     gap = m["gap_closed"]
     out.print(f"held-out questions: {m['router']['n']} (trained on {m['train_questions']}); best single strategy "
-              f"{best} {best_acc:.3f}; oracle {m['oracle']:.3f}; the router closes "
-              + ("no measurable gap (the oracle is no better than the best single strategy)" if gap is None
-                 else f"{gap:.0%} of the gap"), highlight=False)
+              f"{best} {best_acc:.3f}; oracle {m['oracle']:.3f}; the router closes {_gap(gap)}", highlight=False)
+    cf = m.get("crossfit")
+    if cf:
+        best, best_acc = cf["best_single"]
+        methods = ", ".join(f"{k} x{v}" for k, v in cf["methods"].items())
+        out.print(f"cross-fitted over all {cf['n']} questions ({cf['folds']} folds, each routed by a policy trained "
+                  f"without it; chosen methods: {methods}): router {_acc(cf['router'])}, rule policy "
+                  f"{_acc(cf['rules'])}, best single {best} {best_acc:.3f}, oracle {cf['oracle']:.3f}; the router "
+                  f"closes {_gap(cf['gap_closed'])}", highlight=False)
+
+
+def _gap(gap: float | None) -> str:
+    return ("no measurable gap (the oracle is no better than the best single strategy)" if gap is None
+            else f"{gap:.0%} of the gap")
 
 
 @router_app.command("train")

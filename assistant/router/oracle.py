@@ -146,6 +146,13 @@ def split_items(
     return train, test
 
 
+def fold_of(item_id: str, folds: int, seed: int = 0) -> int:
+    """The cross-fitting fold (0 .. folds-1) of a question, by the same stable hash as split_items."""
+    if folds < 1:
+        raise ValueError(f"folds must be at least 1, got {folds}")
+    return min(folds - 1, int(_unit(item_id, seed + 1) * folds))
+
+
 def check_disjoint(train_ids: Collection[str], test_ids: Collection[str]) -> None:
     """Raise ValueError naming the overlap when a question is in both the training and the test set."""
     overlap = sorted(set(train_ids) & set(test_ids))
@@ -231,6 +238,7 @@ __all__ = [
     "compare",
     "correctness_table",
     "evaluate_router",
+    "fold_of",
     "gap_closed",
     "oracle_accuracy",
     "oracle_decisions",

@@ -238,6 +238,7 @@ def train_router(
     min_accuracy: float | None = None,
     method: str = "auto",
     test_fraction: float = 0.3,
+    crossfit_folds: int = 5,
     seed: int = 0,
     log: Callable[[str], None] = lambda msg: None,
 ) -> dict[str, Any]:
@@ -245,6 +246,8 @@ def train_router(
 
     method: "auto" cross-validates every method of `router.learned.METHODS` on the training questions and
     keeps the best (one-standard-error rule, simplest first); or one of them.
+    crossfit_folds: also route every question with a policy fitted (the same way) on the other folds, for
+    a steadier estimate than the held-out part alone (metrics["crossfit"]; 0 to skip).
     """
     from assistant.api import Assistant
     from assistant.router.learned import METHODS, select_policy
@@ -290,17 +293,28 @@ def train_router(
     log(f"computing signals for {len(table)} questions ...")
     signals = {i: signals_for(questions[i], domain, retriever, config, adapters=adapters, accuracy=accuracy)[0]
                for i in sorted(table)}
+    methods = METHODS if method == "auto" else (method,)
+
+    def fit(ids: Sequence[str]) -> tuple[Any, list[dict[str, Any]]]:
+        chosen, cv = select_policy([signals[i] for i in ids], [table[i] for i in ids], costs, methods=methods,
+                                   seed=seed)
+        if max_cost is not None or min_accuracy is not None:
+            weight = chosen.calibrate([signals[i] for i in ids], [table[i] for i in ids], max_cost=max_cost,
+                                      min_accuracy=min_accuracy)
+            chosen = chosen.with_cost_weight(weight)
+        return chosen, cv
+
     train = sorted(train_ids)
     log(f"cross-validating router methods on {len(train)} training questions ...")
-    policy, cv = select_policy([signals[i] for i in train], [table[i] for i in train], costs,
-                               methods=METHODS if method == "auto" else (method,), seed=seed)
-    if max_cost is not None or min_accuracy is not None:
-        weight = policy.calibrate([signals[i] for i in sorted(train_ids)], [table[i] for i in sorted(train_ids)],
-                                  max_cost=max_cost, min_accuracy=min_accuracy)
-        policy = policy.with_cost_weight(weight)
+    policy, cv = fit(train)
     held_out = sorted(test_ids)
     result = compare({i: policy.decide(signals[i]).strategy for i in held_out}, table, costs)
     rules = compare({i: RULES.decide(signals[i]).strategy for i in held_out}, table, costs)
+    crossfit = None
+    if crossfit_folds >= 2 and len(table) >= 2 * crossfit_folds:
+        log(f"cross-fitting over all {len(table)} questions ({crossfit_folds} folds, each routed by a policy "
+            "trained without it) ...")
+        crossfit = _crossfit(table, costs, signals, fit, crossfit_folds, seed)
     metrics = {
         "runs": run_ids,
         "fingerprint": current_fingerprint(domain, config),
@@ -317,10 +331,42 @@ def train_router(
         "single": {s: v["accuracy"] for s, v in result["single"].items()},
         "max_cost": max_cost,
         "min_accuracy": min_accuracy,
+        "crossfit": crossfit,
     }
     policy.save(policy_path(domain, config), data_hash=records_hash(records), metrics=metrics)
     clear_cache()
     return metrics
+
+
+def _crossfit(
+    table: Mapping[str, Mapping[str, bool]],
+    costs: Mapping[str, float],
+    signals: Mapping[str, Signals],
+    fit: Callable[[Sequence[str]], tuple[Any, list[dict[str, Any]]]],
+    folds: int,
+    seed: int,
+) -> dict[str, Any]:
+    """Every question routed by a policy fitted without it (folds by a hash of the id), compared over all."""
+    from assistant.router.oracle import check_disjoint, compare, fold_of
+
+    ids = sorted(table)
+    fold = {i: fold_of(i, folds, seed) for i in ids}
+    decisions: dict[str, str] = {}
+    methods: dict[str, int] = {}
+    for k in range(folds):
+        test = [i for i in ids if fold[i] == k]
+        train = [i for i in ids if fold[i] != k]
+        if not test:
+            continue
+        check_disjoint(train, test)
+        policy, _ = fit(train)
+        methods[policy.method] = methods.get(policy.method, 0) + 1
+        decisions.update({i: policy.decide(signals[i]).strategy for i in test})
+    result = compare(decisions, table, costs)
+    rules = compare({i: RULES.decide(signals[i]).strategy for i in ids}, table, costs)
+    return {"folds": folds, "n": len(ids), "methods": methods, "router": result["router"], "rules": rules["router"],
+            "best_single": result["best_single"], "oracle": result["oracle"]["accuracy"],
+            "gap_closed": result["gap_closed"], "single": {s: v["accuracy"] for s, v in result["single"].items()}}
 
 
 def eval_router(domain: str, config: Config) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from assistant.router.oracle import (
     compare,
     correctness_table,
     evaluate_router,
+    fold_of,
     gap_closed,
     oracle_accuracy,
     oracle_decisions,
@@ -114,3 +115,13 @@ def test_split_is_deterministic_stable_and_disjoint() -> None:
 def test_overlap_raises_naming_ids() -> None:
     with pytest.raises(ValueError, match=r"2 question\(s\) are in both.*q1, q2"):
         check_disjoint({"q1", "q2", "q3"}, {"q2", "q1", "q9"})
+
+
+def test_folds_are_stable_and_cover_every_question() -> None:
+    ids = [f"pubmedqa:{i}" for i in range(500)]
+    folds = [fold_of(i, 5) for i in ids]
+    assert set(folds) == {0, 1, 2, 3, 4} and all(60 < folds.count(k) < 140 for k in range(5))
+    assert [fold_of(i, 5) for i in ids] == folds and fold_of("x", 1) == 0
+    assert [fold_of(i, 5, seed=3) for i in ids] != folds
+    with pytest.raises(ValueError, match="at least 1"):
+        fold_of("x", 0)

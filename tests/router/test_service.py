@@ -78,6 +78,9 @@ def test_router_methods_and_partly_evaluated_strategies(with_adapters: Config) -
     assert "cot" not in metrics["single"] and "cot" not in show_router(DOMAIN, with_adapters)["strategies"]
     assert metrics["method"] in ("best-single", "per-strategy", "cheapest-correct")
     assert sum(row["chosen"] for row in metrics["cv"]) == 1 and len(metrics["cv"]) == 5
+    cf = metrics["crossfit"]
+    assert cf["n"] == N_TEST and cf["router"]["n"] == N_TEST and sum(cf["methods"].values()) <= cf["folds"]
+    assert 0.0 <= cf["router"]["accuracy"] <= cf["oracle"] <= 1.0
     metrics = train_router(DOMAIN, [run.run_id], with_adapters, method="best-single")
     assert metrics["method"] == "best-single" and [r["method"] for r in metrics["cv"]] == ["best-single"]
     assert "did not predict" in Assistant(DOMAIN, with_adapters).ask("Is rice good?").reason or \
@@ -99,6 +102,7 @@ def test_router_cli(with_adapters: Config) -> None:
     assert result.exit_code == 0, result.output
     assert "learned router" in result.output and "oracle" in result.output
     assert "cross-validated" in result.output and "chosen" in result.output
+    assert f"cross-fitted over all {N_TEST} questions" in result.output
     result = runner.invoke(app, ["router", "eval", "--domain", DOMAIN])
     assert result.exit_code == 0 and "rule policy" in result.output
     result = runner.invoke(app, ["router", "train", "--domain", DOMAIN, "--method", "magic"])
