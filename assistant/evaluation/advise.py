@@ -6,7 +6,8 @@
 
 Each rung is evaluated on the same seeded questions, in one run (so `--run RUN_ID` resumes it). A rung
 "gains" when its accuracy beats the best so far by `evaluation.min_gain`; after `evaluation.patience`
-rungs in a row without a gain the climb stops and the rest are listed as skipped. The recommendation is
+rungs in a row without a gain the remaining prompting rungs (few-shot, CoT) are skipped. The rungs the
+verdict compares (RAG, adapter, RAG + adapter) are always climbed: "RAG or finetune?" needs both measured. The recommendation is
 the cheapest evaluated rung whose accuracy is within `min_gain` of the best one: accuracy first, then
 cost, as a practitioner would choose. Adapter rungs use the domain's trained adapters (`assistant
 adapters list`): an SFT adapter for "adapter", one trained `--with-context` (else the SFT one) for "both".
@@ -21,6 +22,8 @@ from assistant.config import Config
 from assistant.evaluation.report import StrategySummary, summarize
 from assistant.evaluation.runner import Log, _log, evaluate
 from assistant.evaluation.store import RunStore
+
+VERDICT_RUNGS = ("rag", "adapter", "rag+adapter")  # never skipped by patience
 
 
 def _num(value: float | None, digits: int) -> str:
@@ -106,7 +109,7 @@ def advise(
         if note:
             advice.rungs.append(Rung(spec, "unavailable", note=note))
             continue
-        if misses >= cfg.patience:
+        if misses >= cfg.patience and spec.partition(":")[0] not in VERDICT_RUNGS:
             advice.rungs.append(Rung(spec, "skipped", note=f"no gain in the last {cfg.patience} rungs"))
             continue
         log(f"rung {spec} ...")
@@ -141,4 +144,4 @@ def advise(
     return advice
 
 
-__all__ = ["Advice", "Rung", "advise", "domain_adapters", "ladder"]
+__all__ = ["VERDICT_RUNGS", "Advice", "Rung", "advise", "domain_adapters", "ladder"]

@@ -4,6 +4,7 @@ selection, option scoring with trained adapters, advise, the data-size sweep, re
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -140,6 +141,15 @@ def test_advise_climbs_the_ladder_and_recommends(with_adapters: Config, tmp_path
     assert "Recommendation: " in text and advice.run_id in text
     records = RunStore.open(with_adapters).records(advice.run_id)
     assert {r.strategy for r in records} == set(evaluated)
+
+
+def test_advise_patience_never_skips_rag_or_adapter_rungs(with_adapters: Config) -> None:
+    impatient = with_adapters.replace(evaluation=replace(with_adapters.evaluation, patience=1, min_gain=1.0))
+    advice = advise(DOMAIN, impatient, limit=3, progress=False, log=quiet)
+    status = {r.strategy.partition(":")[0]: r.status for r in advice.rungs}
+    assert [status[k] for k in ("base", "fewshot", "cot", "rag")] == ["evaluated", "evaluated", "skipped", "evaluated"]
+    assert status["adapter"] != "skipped" and status["rag+adapter"] != "skipped"  # evaluated, or no adapter
+    assert "no gain in the last 1 rungs" in advice.text()
 
 
 def test_sweep_trains_one_adapter_per_amount_and_plots_them(eval_config: Config) -> None:
