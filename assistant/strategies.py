@@ -385,6 +385,13 @@ class AutoStrategy:
     uses_retrieval = True  # it probes the index to decide
     uses_adapter = False
 
+    def warm_up(self, ctx: StrategyContext) -> None:
+        """Load the model and what routing reads once (index, policy, the other domains' indexes)."""
+        from assistant.router.service import warm_up
+
+        ctx.get_generator()
+        warm_up(ctx)
+
     def prepare(self, ctx: StrategyContext, question: str, options: AskOptions) -> Prepared:
         from assistant.router.service import route
 

@@ -14,6 +14,7 @@ and model still match; otherwise the rule policy decides and the reason says why
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -165,6 +166,23 @@ def signals_for(
     return signals, sims
 
 
+def _setup(domain: str, config: Config) -> tuple[tuple[str, ...], dict[str, float], tuple[Any, str]]:
+    """What routing a domain's questions reads once per process: its adapters, their evaluated accuracy,
+    the policy in use, and the other domains' retrievers (for the out-of-domain signal)."""
+    adapters = _cached(("adapters", f"{config.home}:{domain}"), lambda: domain_adapters(domain, config))
+    accuracy = _cached(("accuracy", f"{config.home}:{domain}"), lambda: evaluated_accuracy(domain, config, adapters))
+    policy = _cached(("policy", f"{config.home}:{domain}"), lambda: load_policy(domain, config))
+    other_retrievers(domain, config)
+    return adapters, accuracy, policy
+
+
+def warm_up(ctx: StrategyContext) -> None:
+    """Load what the first routed question would otherwise pay for (policy, other domains' indexes)."""
+    with contextlib.suppress(NotFoundError):
+        ctx.get_retriever()
+    _setup(ctx.domain.name, ctx.config)
+
+
 def route(ctx: StrategyContext, question: str, filters: Mapping[str, Any] | None = None) -> tuple[Decision, Signals]:
     """Decide the strategy for `question` in the context's domain, with the reason."""
     from assistant.strategies import check_question
@@ -175,9 +193,7 @@ def route(ctx: StrategyContext, question: str, filters: Mapping[str, Any] | None
         retriever: Retriever | None = ctx.get_retriever()
     except NotFoundError:
         retriever = None
-    adapters = _cached(("adapters", f"{config.home}:{domain}"), lambda: domain_adapters(domain, config))
-    accuracy = _cached(("accuracy", f"{config.home}:{domain}"), lambda: evaluated_accuracy(domain, config, adapters))
-    policy, which = _cached(("policy", f"{config.home}:{domain}"), lambda: load_policy(domain, config))
+    adapters, accuracy, (policy, which) = _setup(domain, config)
     signals, sims = signals_for(question, domain, retriever, config, filters=filters, adapters=adapters,
                                 accuracy=accuracy)
     if retriever is None:
@@ -392,4 +408,5 @@ def show_router(domain: str, config: Config) -> dict[str, Any]:
     return info
 
 
-__all__ = ["eval_router", "load_policy", "policy_path", "route", "show_router", "signals_for", "train_router"]
+__all__ = ["eval_router", "load_policy", "policy_path", "route", "show_router", "signals_for", "train_router",
+           "warm_up"]

@@ -34,6 +34,16 @@ def test_auto_routes_each_question_and_says_why(with_adapters: Config) -> None:
     assert not outside.sources
 
 
+def test_auto_warm_up_loads_what_routing_reads_once(with_adapters: Config) -> None:
+    from assistant.router import service
+    from assistant.strategies import get_strategy
+
+    assistant = Assistant(DOMAIN, with_adapters)
+    get_strategy("auto").warm_up(assistant._context())
+    assert {key[0] for key in service._CACHE} >= {"adapters", "accuracy", "policy", "others"}
+    assert assistant.ask("Is tea good?").reason.startswith("auto -> ")
+
+
 def test_auto_without_an_index_answers_with_base(eval_config: Config) -> None:
     config = eval_config.replace(domains={**eval_config.domains, "empty": eval_config.domains[DOMAIN].__class__(name="empty")})
     answer = Assistant("empty", config).ask("Is tea good?")
