@@ -105,9 +105,10 @@ def router_show(
         for rule in info["rules"]:
             out.print(f"  - {rule}", highlight=False)
     else:
-        c = "" if info.get("c") is None else f", C={info['c']:g}"
-        out.print(f"  method: {info.get('method', 'cheapest-correct')} ({info['kind']}{c}); cost weight "
-                  f"{info['cost_weight']}", highlight=False)
+        method = info.get("method", "cheapest-correct")
+        model = ("no model: the signals did not predict the right strategy in cross-validation"
+                 if method == "best-single" else info["kind"] + ("" if info.get("c") is None else f", C={info['c']:g}"))
+        out.print(f"  method: {method} ({model}); cost weight {info['cost_weight']}", highlight=False)
         out.print("  strategies (mean latency): " + ", ".join(f"{s} ({info['costs'][s]:.2f}s)" for s in info["strategies"]),
                   highlight=False)
         out.print(f"  features: {', '.join(info['features'])}", highlight=False)
