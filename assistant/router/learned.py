@@ -76,17 +76,39 @@ class CorrectnessModel:
         self.classes_ = np.array(list(strategies))
         self.models = dict(models)
         self.rates = {s: float(rates[s]) for s in strategies}
+        # standardise + logistic regression is a dot product: numpy does it in microseconds where a
+        # scikit-learn predict_proba call costs ~0.5 ms of input checks (routing must stay under 5 ms)
+        self.linear = {s: lin for s, m in self.models.items() if (lin := _linear(m)) is not None}
 
     def predict_proba(self, x: Any) -> np.ndarray:
         x = np.asarray(x, dtype=float)
         columns = []
-        for s in self.classes_:
-            model = self.models.get(str(s))
+        for s in map(str, self.classes_):
+            model = self.models.get(s)
             if model is None:
-                columns.append(np.full(len(x), self.rates[str(s)]))
+                columns.append(np.full(len(x), self.rates[s]))
+            elif s in self.linear:
+                mean, scale, coef, intercept = self.linear[s]
+                columns.append(1.0 / (1.0 + np.exp(-(((x - mean) / scale) @ coef + intercept))))
             else:
                 columns.append(model.predict_proba(x)[:, list(model.classes_).index(True)])
         return np.column_stack(columns) if columns else np.zeros((len(x), 0))
+
+
+def _linear(model: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
+    """(mean, scale, coef, intercept) of a fitted StandardScaler + binary LogisticRegression pipeline whose
+    positive class is True, else None."""
+    steps = getattr(model, "steps", None)
+    if not steps or len(steps) != 2:
+        return None
+    scaler, logistic = steps[0][1], steps[1][1]
+    if not hasattr(scaler, "mean_") or getattr(logistic, "coef_", np.zeros((2, 0))).shape[0] != 1:
+        return None
+    if [bool(c) for c in logistic.classes_] != [False, True]:
+        return None
+    scale = scaler.scale_ if scaler.scale_ is not None else np.ones_like(scaler.mean_)
+    return (np.asarray(scaler.mean_, dtype=float), np.asarray(scale, dtype=float),
+            np.asarray(logistic.coef_[0], dtype=float), float(logistic.intercept_[0]))
 
 
 def _make(kind: str, seed: int, c: float = 1.0) -> Any:
@@ -262,6 +284,11 @@ class LearnedPolicy:
                 return f"none ({strategy} was right on all or none of its training questions)"
             strategy = "True"  # the binary model's positive class
         values = np.array(signals.to_features(), dtype=float)
+        if isinstance(self.model, CorrectnessModel) and strategy == "True" and model is not None:
+            linear = _linear(model)
+            if linear is not None:
+                mean, scale, coef, _ = linear
+                return self._top(values, coef * (values - mean) / scale)
         estimator = model[-1] if hasattr(model, "steps") else model
         if hasattr(estimator, "coef_"):
             z = model[:-1].transform(values[None, :])[0] if hasattr(model, "steps") else values
@@ -272,6 +299,9 @@ class LearnedPolicy:
             weights = row * z
         else:
             weights = np.asarray(getattr(estimator, "feature_importances_", np.zeros_like(values)))
+        return self._top(values, weights)
+
+    def _top(self, values: np.ndarray, weights: np.ndarray) -> str:
         order = np.argsort(-np.abs(weights), kind="stable")[:TOP_FEATURES]
         return ", ".join(f"{self.features[i]}={_value(values[i])} ({weights[i]:+.2f})" for i in order)
 

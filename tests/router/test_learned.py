@@ -6,6 +6,7 @@ import json
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from assistant.evaluation.store import Record
@@ -217,3 +218,17 @@ def test_per_strategy_policy_round_trips(data: dict, tmp_path: Path) -> None:
         assert loaded.decide(data["signals"][i]) == policy.decide(data["signals"][i])
     curve = loaded.tradeoff([data["signals"][i] for i in train], _rows(data, train))
     assert curve[-1]["mean_cost"] == pytest.approx(data["costs"]["base"])  # the cost weight works the same way
+
+
+def test_per_strategy_fast_path_matches_scikit_learn(data: dict) -> None:
+    train = data["train"]
+    policy = LearnedPolicy.train_correctness([data["signals"][i] for i in train], _rows(data, train),
+                                             costs=data["costs"], c=0.5)
+    model = policy.model
+    assert set(model.linear) == set(model.models) and model.models  # every fitted model takes the fast path
+    x = np.array([data["signals"][i].to_features() for i in data["test"]], dtype=float)
+    fast = model.predict_proba(x)
+    for j, strategy in enumerate(model.classes_):
+        fitted = model.models.get(str(strategy))
+        expected = model.rates[str(strategy)] if fitted is None else fitted.predict_proba(x)[:, 1]
+        assert np.allclose(fast[:, j], expected, atol=1e-9)
