@@ -73,10 +73,16 @@ def domain_adapters(domain: str, config: Config) -> tuple[str | None, str | None
     return plain, context
 
 
-def ladder(domain: str, config: Config) -> list[tuple[str, str]]:
-    """The rungs in the seeds' order as (strategy spec or "", note when unavailable)."""
+def ladder(domain: str, config: Config, evaluated: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """The rungs in the seeds' order as (strategy spec or "", note when unavailable).
+
+    `evaluated`: the specs a resumed run already holds; its adapter rungs keep the adapters it evaluated
+    (a newer adapter, e.g. from a data-size sweep, must not replace them mid-run).
+    """
     plain, context = domain_adapters(domain, config)
     both = context or plain
+    plain = next((s.partition(":")[2] for s in evaluated if s.startswith("adapter:")), plain)
+    both = next((s.partition(":")[2] for s in evaluated if s.startswith("rag+adapter:")), both)
     return [
         ("base", ""),
         ("fewshot:3", ""),
@@ -105,7 +111,8 @@ def advise(
     advice = Advice(domain, run_id or "")
     best: StrategySummary | None = None
     misses = 0
-    for spec, note in ladder(domain, config):
+    evaluated = store.get_run(run_id).strategies if run_id else []
+    for spec, note in ladder(domain, config, evaluated):
         if note:
             advice.rungs.append(Rung(spec, "unavailable", note=note))
             continue

@@ -141,6 +141,9 @@ def test_advise_climbs_the_ladder_and_recommends(with_adapters: Config, tmp_path
     assert "Recommendation: " in text and advice.run_id in text
     records = RunStore.open(with_adapters).records(advice.run_id)
     assert {r.strategy for r in records} == set(evaluated)
+    # a resumed run keeps the adapters it evaluated, whatever adapter is newest now
+    kept = ladder(DOMAIN, with_adapters, ["base", "adapter:old-one", "rag+adapter:old-ctx"])
+    assert [s for s, _ in kept][4:] == ["adapter:old-one", "rag+adapter:old-ctx"] and not kept[4][1]
 
 
 def test_advise_patience_never_skips_rag_or_adapter_rungs(with_adapters: Config) -> None:
