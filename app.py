@@ -94,6 +94,16 @@ class Service:
                 self._assistants[domain] = api.Assistant.load(domain, config=self.config)
             return self._assistants[domain]
 
+    def warm_up(self, domain: str) -> None:
+        """Load the model and what the default strategy reads before the first question (best effort)."""
+        start = time.perf_counter()
+        try:
+            self.assistant(domain).warm_up()
+        except api.AssistantError as exc:
+            log.warning("warm-up of '%s' failed (the first question will load it): %s", domain, exc)
+            return
+        log.info("'%s' is warm (model, index, router) after %.1f s", domain, time.perf_counter() - start)
+
     def status(self, domain: str) -> api.IndexStatus | None:
         try:
             return api.index_status(domain, self.config)
@@ -266,10 +276,13 @@ class Service:
                 views.index_markdown(domain, status), self.leaderboard(domain), *results]
 
 
-def build_ui(config: api.Config | None = None, *, max_upload_mb: float = MAX_UPLOAD_MB) -> gr.Blocks:
+def build_ui(config: api.Config | None = None, *, max_upload_mb: float = MAX_UPLOAD_MB, warm_up: bool = False) -> gr.Blocks:
+    """The app. warm_up: load the model and the first domain's index and router in the background now."""
     svc = Service(config, max_upload_mb=max_upload_mb)
     domains = list(svc.config.domains)
     first = next((d for d in domains if svc.status(d)), domains[0])  # a domain with an index to ask
+    if warm_up:
+        threading.Thread(target=svc.warm_up, args=(first,), name="warm-up", daemon=True).start()
     status, names = svc.status(first), svc.strategies(first)
     private = {"api_visibility": "private"}
     with gr.Blocks(title="RAG or finetune? — domain assistant") as demo:
@@ -401,7 +414,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"{where} makes the app reachable from other machines: add --auth USER:PASSWORD or "
                      "--auth-file FILE (one user:password a line; or set ASSISTANT_AUTH_FILE) to require a login")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    build_ui(max_upload_mb=args.max_upload_mb).queue().launch(
+    build_ui(max_upload_mb=args.max_upload_mb, warm_up=True).queue().launch(
         server_name=args.host, server_port=args.port, share=args.share, auth=auth,
         max_file_size=int(args.max_upload_mb * 1024 * 1024),
     )

@@ -77,6 +77,15 @@ class Assistant:
             get_retriever=lambda: self.retriever,
         )
 
+    def warm_up(self, strategy: str | None = None) -> None:
+        """Load now what the first question with `strategy` (default: config.default_strategy) would pay for:
+        the model, and as the strategy needs them the index, an adapter, the few-shot pool, the router."""
+        _, chosen, _, ctx = self._begin(strategy, AskOptions())
+        warm = getattr(chosen, "warm_up", None)
+        if warm is not None:
+            with self._lock:
+                warm(ctx)
+
     @staticmethod
     def strategies() -> dict[str, str]:
         """Strategy names and what they do."""

@@ -7,6 +7,7 @@ client would: ask, compare, arena + vote, upload, results; then checks what the 
 from __future__ import annotations
 
 import importlib.util
+import logging
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,7 +42,20 @@ def load_app() -> ModuleType:
 
 
 def start_app(home: Path, tiny_model_dir: Path, tmp_path: Path) -> Iterator[str]:
-    """A 'reports' domain with two documents indexed, and the app serving it; yields its URL."""
+    """A 'reports' domain with two documents indexed, and the app serving it (warming up in the
+    background, as `assistant serve` does); yields its URL."""
+    reports_domain(home, tiny_model_dir, tmp_path)
+    port = free_port()
+    demo = load_app().build_ui(max_upload_mb=MAX_UPLOAD_MB, warm_up=True)
+    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+def reports_domain(home: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
+    """The 'reports' domain with its two documents indexed."""
     (home / "assistant.yaml").write_text(
         "embedding: {model: 'hash:384', quantize: false}\n"
         f"generation: {{model: '{tiny_model_dir}', max_new_tokens: 8}}\n"
@@ -53,13 +67,6 @@ def start_app(home: Path, tiny_model_dir: Path, tmp_path: Path) -> Iterator[str]
     for name, text in DOCS.items():
         (docs / name).write_text(text)
     assistant.add_documents("reports", [docs], load_config(), progress=False)
-    port = free_port()
-    demo = load_app().build_ui(max_upload_mb=MAX_UPLOAD_MB)
-    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
 
 
 @pytest.fixture
@@ -172,6 +179,19 @@ def test_results_show_the_latest_report(client: Client) -> None:
     assert len(gallery) >= 2 and all(Path(item["image"]).stat().st_size > 1000 for item in gallery)
     board = {row[0]: row for row in client.predict("reports", api_name="/leaderboard")["data"]}
     assert board["rag"][2] == board["base"][2] == 3 and board["rag"][1] > board["base"][1]  # the run's games
+
+
+def test_warm_up_loads_what_the_first_question_needs(
+    home: Path, tiny_model_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    reports_domain(home, tiny_model_dir, tmp_path)
+    svc = load_app().Service()
+    with caplog.at_level(logging.INFO, logger="assistant.app"):
+        svc.warm_up("reports")
+        svc.warm_up("nope")
+    loaded = svc.assistant("reports").__dict__
+    assert "generator" in loaded and "retriever" in loaded  # the default strategy (auto) probes the index
+    assert "'reports' is warm" in caplog.text and "warm-up of 'nope' failed" in caplog.text
 
 
 def test_ask_stream_yields_pieces_then_the_same_answer_as_ask(home: Path, tiny_model_dir: Path) -> None:
