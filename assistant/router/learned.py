@@ -5,7 +5,7 @@
     costs = strategy_costs(records)
     rows = [table[i] for i in train_ids]                                             # strategy -> correct
     policy, cv = select_policy([signals[i] for i in train_ids], rows, costs)          # method chosen by CV
-    policy = LearnedPolicy.train_correctness(sigs, rows, costs=costs, C=0.1)          # or one method directly
+    policy = LearnedPolicy.train_correctness(sigs, rows, costs=costs, c=0.1)          # or one method directly
     policy = LearnedPolicy.train([(s, training_label(r, costs)) ...], costs=costs)    # Adaptive-RAG labels
     w = policy.calibrate(sigs, rows, max_cost=4.0)                                    # RouteLLM-style threshold
     policy = policy.with_cost_weight(w)
@@ -278,17 +278,15 @@ class LearnedPolicy:
         if isinstance(self.model, ConstantModel):
             return f"none (every training question had the label {strategy})"
         model = self.model
+        values = np.array(signals.to_features(), dtype=float)
         if isinstance(model, CorrectnessModel):
+            if strategy in model.linear:  # the contributions the fast path adds up, without scikit-learn
+                mean, scale, coef, _ = model.linear[strategy]
+                return self._top(values, coef * (values - mean) / scale)
             model = model.models.get(strategy)
             if model is None:
                 return f"none ({strategy} was right on all or none of its training questions)"
             strategy = "True"  # the binary model's positive class
-        values = np.array(signals.to_features(), dtype=float)
-        if isinstance(self.model, CorrectnessModel) and strategy == "True" and model is not None:
-            linear = _linear(model)
-            if linear is not None:
-                mean, scale, coef, _ = linear
-                return self._top(values, coef * (values - mean) / scale)
         estimator = model[-1] if hasattr(model, "steps") else model
         if hasattr(estimator, "coef_"):
             z = model[:-1].transform(values[None, :])[0] if hasattr(model, "steps") else values
