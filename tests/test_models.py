@@ -290,7 +290,7 @@ def test_adapters_attach_to_the_base_and_switch_per_call(tiny_model_dir: Path, t
     lora = LoraConfig(r=4, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
     get_peft_model(donor, lora).save_pretrained(tmp_path / "adapter")  # random, non-zero LoRA weights
 
-    gen.model.load_adapter(str(tmp_path / "adapter"), adapter_name="a")
+    gen.load_adapter(tmp_path / "adapter", "a")
     assert gen.adapters == ["a"] and gen.model is model  # the base was not reloaded
     adapted = gen.score_options(QUESTION, ["yes", "no"], adapter="a")
     assert adapted != pytest.approx(base_scores, abs=1e-4)
@@ -300,6 +300,10 @@ def test_adapters_attach_to_the_base_and_switch_per_call(tiny_model_dir: Path, t
     assert "".join(gen.stream(QUESTION, adapter="a")) == gen.generate(QUESTION, adapter="a").text
     with pytest.raises(NotFoundError, match="unknown adapter loaded on this model 'b'"):
         gen.generate(QUESTION, adapter="b")
+    # Detaching the last adapter leaves the plain base model serving, with its own outputs.
+    gen.delete_adapter("a")
+    assert gen.adapters == [] and gen.model is model
+    assert gen.score_options(QUESTION, ["yes", "no"]) == pytest.approx(base_scores, abs=1e-5)
 
 
 # ---------------------------------------------------------------- the real embedded model

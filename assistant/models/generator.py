@@ -7,10 +7,12 @@
     for piece in gen.stream(msgs): print(piece, end="")
     gen.score_options(msgs, ["yes", "no", "maybe"])   # log-likelihood of each option as the reply
 
-`gen.model` is the plain transformers model, so peft adapters are attached to it without reloading
-the base (`gen.model.load_adapter(path, adapter_name="medical-sft")`), then chosen per call:
+`gen.model` is the plain transformers model. peft adapters are attached to it in place, without
+reloading the base (`gen.load_adapter(path, "medical-sft")`), then chosen per call:
 `gen.generate(msgs, adapter="medical-sft")`; `adapter=None` runs the base with adapters disabled.
 The switch happens under `gen.lock`, with the generation, so app threads never see each other's adapter.
+Adapters go through peft's own API (`PeftModel`), not transformers' peft integration: that integration
+checks the installed peft version on every `set_adapter` and has refused a working peft release.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ class Generator:
         self.config = config
         self.lock = lock or threading.RLock()
         self.adapter_sources: dict[str, str] = {}  # adapter name -> where (and which version) it was loaded from
+        self._peft: Any = None  # the peft.PeftModel wrapping `model` once an adapter is attached
         text_config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
         max_positions = int(getattr(text_config, "max_position_embeddings", 0) or 1 << 30)
         self.context_length: int = min(max_positions, config.max_input_tokens + config.max_new_tokens)
@@ -160,10 +163,33 @@ class Generator:
     # ---------------------------------------------------------------- adapters
     @property
     def adapters(self) -> list[str]:
-        """Names of the peft adapters attached to `model` (with `model.load_adapter`)."""
-        if not getattr(self.model, "_hf_peft_config_loaded", False):
-            return []
-        return list(getattr(self.model, "peft_config", {}))
+        """Names of the peft adapters attached to `model` (with `load_adapter`)."""
+        return list(self._peft.peft_config) if self._peft is not None else []
+
+    def load_adapter(self, path: Path | str, name: str) -> None:
+        """Attach the peft adapter in folder `path` under `name`; the base weights stay as they are."""
+        from peft import PeftModel
+
+        with self.lock:
+            if name in self.adapters:
+                raise InputError(f"an adapter named '{name}' is already attached: delete it first")
+            if self._peft is None:
+                # Wraps `model` and injects the LoRA layers into it in place: `model` keeps serving.
+                self._peft = PeftModel.from_pretrained(self.model, str(path), adapter_name=name, is_trainable=False)
+            else:
+                self._peft.load_adapter(str(path), adapter_name=name, is_trainable=False)
+            self.model.eval()
+
+    def delete_adapter(self, name: str) -> None:
+        """Detach adapter `name` (the last one detached leaves the plain base model)."""
+        with self.lock:
+            self._check_adapter(name)
+            if self.adapters == [name]:
+                self._peft.unload()  # restores the base layers in `model`, in place
+                self._peft = None
+            else:
+                self._peft.delete_adapter(name)
+            self.adapter_sources.pop(name, None)
 
     def _check_adapter(self, adapter: str | None) -> None:
         if adapter is not None and adapter not in self.adapters:
@@ -173,10 +199,10 @@ class Generator:
         """Select `adapter` (None: the plain base) for the next forward passes. Callers hold `self.lock`."""
         self._check_adapter(adapter)
         if adapter is not None:
-            self.model.set_adapter(adapter)
-            self.model.enable_adapters()
-        elif self.adapters:
-            self.model.disable_adapters()
+            self._peft.set_adapter(adapter)
+            self._peft.base_model.enable_adapter_layers()
+        elif self._peft is not None:
+            self._peft.base_model.disable_adapter_layers()
 
     # ---------------------------------------------------------------- generation
     def generate(

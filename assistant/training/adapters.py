@@ -2,7 +2,7 @@
 
     from assistant.training.adapters import list_adapters, attach, merge_adapter
     for info in list_adapters(config): print(info.name, info.kind, info.base_spec)
-    attach(generator, "medical-sft", config)       # load_adapter onto the base, once; then generate(adapter=...)
+    attach(generator, "medical-sft", config)       # onto the loaded base, once; then generate(adapter=...)
     merge_adapter(config, "medical-cpt", Path("models/medical-cpt-merged"))   # full-precision merged model
 
 An adapter folder (`<home>/adapters/NAME/`) holds the peft adapter (adapter_config.json +
@@ -18,7 +18,6 @@ import json
 import os
 import re
 import shutil
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -175,17 +174,14 @@ def attach(generator: Generator, name: str, config: Config) -> str:
         if name in generator.adapters:
             if generator.adapter_sources.get(name) == stamp:
                 return name
-            generator.model.delete_adapter(name)  # retrained (--overwrite) or another home's adapter: reload
+            generator.delete_adapter(name)  # retrained (--overwrite) or another home's adapter: reload
         if generator.path is not None:
             check_base(info, generator.name, generator.path)
         try:
-            with warnings.catch_warnings():  # "multiple adapters in the model" is the point here
-                warnings.filterwarnings("ignore", message="Already found a `peft_config`")
-                generator.model.load_adapter(str(info.path), adapter_name=name)
+            generator.load_adapter(info.path, name)
         except (OSError, ValueError, RuntimeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ConfigError(f"cannot load adapter '{info.name}' from {info.path}: {first}") from None
-        generator.model.eval()
         generator.adapter_sources[name] = stamp
     return name
 
