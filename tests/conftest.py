@@ -5,11 +5,23 @@ Fakes live here or in tests/fakes.py; tests never download weights.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from assistant.config import Config, EmbeddingConfig, data_root, load_config
+
+USERS_HOME = os.environ.get("ASSISTANT_HOME")  # as the test run found it: never to be used by a test
+
+
+@pytest.fixture(autouse=True)
+def _never_the_users_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs against a temporary data home, never the user's (by default the checkout itself,
+    with whatever corpora, indexes and adapters the user made there). `home` gives a test its own; a
+    module-scoped fixture that already set a temporary one keeps it."""
+    if os.environ.get("ASSISTANT_HOME") == USERS_HOME:
+        monkeypatch.setenv("ASSISTANT_HOME", str(tmp_path_factory.mktemp("data-home")))
 
 
 @pytest.fixture

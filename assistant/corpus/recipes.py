@@ -5,7 +5,9 @@
     corpora_for("medical", config)                # ['medquad', 'pubmedqa']
 
 Recipes are looked up in `config.recipe_dirs`: the data home's `corpora/` first (a user's own recipes,
-or overrides of shipped ones), then the source checkout's `corpora/`. A recipe looks like
+or overrides of shipped ones), then the source checkout's `corpora/`, from which only the recipes marked
+`shipped: true` are taken: when the checkout is not the data home, the recipes a user added there belong
+to that other home (and tests, which run in a temporary home, never see them). A recipe looks like
 
     name: pubmedqa
     domain: medical
@@ -46,6 +48,7 @@ class Recipe:
     description: str = ""
     url: str = ""
     options: dict[str, Any] = field(default_factory=dict, hash=False)
+    shipped: bool = False  # one of the project's own recipes (corpora/ in the source checkout)
     path: Path | None = field(default=None, compare=False)  # the recipe file, when read from one
 
     def __post_init__(self) -> None:
@@ -61,6 +64,8 @@ class Recipe:
         object.__setattr__(self, "sources", tuple(str(s) for s in sources))
         if not isinstance(self.options, dict):
             raise ConfigError(f"{where}: 'options' must be a mapping")
+        if not isinstance(self.shipped, bool):
+            raise ConfigError(f"{where}: 'shipped' must be true or false")
 
     def to_dict(self) -> dict[str, Any]:
         """The recipe as written in recipe.yaml (without its own path)."""
@@ -73,6 +78,7 @@ class Recipe:
             "url": self.url,
             "sources": list(self.sources),
             "options": dict(self.options),
+            **({"shipped": True} if self.shipped else {}),
         }
 
 
@@ -105,16 +111,19 @@ def load_recipe(path: Path) -> Recipe:
 
 
 def list_recipes(config: Config) -> list[Recipe]:
-    """Every recipe, home first then the checkout's (a name found twice keeps the first), sorted by name."""
+    """Every recipe, home first then the checkout's shipped ones (a name found twice keeps the first),
+    sorted by name."""
     found: dict[str, Recipe] = {}
-    for folder in config.recipe_dirs:
+    for depth, folder in enumerate(config.recipe_dirs):
         if not folder.is_dir():
             continue
         for sub in sorted(folder.iterdir()):
             file = sub / RECIPE_FILE
             if sub.name.startswith(".") or sub.name in found or not file.is_file():
                 continue
-            found[sub.name] = load_recipe(file)
+            recipe = load_recipe(file)
+            if depth == 0 or recipe.shipped:
+                found[sub.name] = recipe
     return [found[name] for name in sorted(found)]
 
 

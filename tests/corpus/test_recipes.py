@@ -42,6 +42,27 @@ def test_corpora_for_domain_corpus_and_unknown(config: Config) -> None:
     assert "'legal'" in message and "finance, medical" in message and "pubmedqa" in message
 
 
+def test_a_checkout_that_is_not_the_home_gives_only_its_shipped_recipes(
+    config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user who ran `corpus add mine --domain finance` in the checkout (its default home) has
+    corpora/mine/recipe.yaml there; another home (a test's) must not see it."""
+    import assistant.config as config_module
+
+    checkout = tmp_path / "checkout"
+    (checkout / "pyproject.toml").parent.mkdir()
+    (checkout / "pyproject.toml").write_text("", encoding="utf-8")
+    for name, shipped in (("ours", True), ("mine", False)):
+        folder = checkout / "corpora" / name
+        folder.mkdir(parents=True)
+        recipe = {"name": name, "domain": "finance", "loader": "files", "sources": ["."]}
+        (folder / "recipe.yaml").write_text(yaml.safe_dump({**recipe, **({"shipped": True} if shipped else {})}))
+    monkeypatch.setattr(config_module, "PROJECT_ROOT", checkout)
+    assert corpora_for("finance", config) == ["ours"]
+    # With the checkout as the data home, its user recipes are the home's own.
+    assert corpora_for("finance", config.replace(home=checkout)) == ["mine", "ours"]
+
+
 def test_unknown_corpus_lists_known_names(config: Config) -> None:
     with pytest.raises(NotFoundError, match=r"unknown corpus 'nope' \(known: .*medquad.*pubmedqa"):
         get_recipe("nope", config)
