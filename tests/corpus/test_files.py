@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from assistant.config import Config
 from assistant.corpus import load_documents, prepare
+from assistant.corpus.loaders import pdf
 from assistant.corpus.loaders.files import clean_page, filing_metadata
+from assistant.corpus.loaders.pdf import extract_range
 from assistant.errors import ConfigError, InputError
 from tests.corpus.conftest import encrypt_pdf, make_pdf, write_recipe
 
@@ -135,3 +143,100 @@ def test_progress_bars_and_options(config: Config, folder: Path, capsys: pytest.
     write_recipe(config, "mine", "files", [folder], pdf_mode="ocr")
     with pytest.raises(ConfigError, match="pdf_mode must be 'layout' or 'plain', got 'ocr'"):
         prepare("mine", config, progress=False)
+
+
+# Module level, so that a pool process can unpickle them; there they call the real task function.
+def _only_in_a_worker(path: str, start: int, stop: int, mode: str) -> list[str | None]:
+    assert multiprocessing.parent_process() is not None, "a pool task ran in the parent process"
+    return extract_range(path, start, stop, mode)
+
+
+def _first_task_raises(path: str, start: int, stop: int, mode: str) -> list[str | None]:
+    if path.endswith("LONG_2023_10K.pdf") and start == 0:
+        raise RuntimeError("boom")
+    return extract_range(path, start, stop, mode)
+
+
+def _first_task_only(path: str, start: int, stop: int, mode: str) -> list[str | None]:
+    if start > 0:
+        time.sleep(60)  # killed before then
+    return extract_range(path, start, stop, mode)
+
+
+def _first_task_kills_its_worker(path: str, start: int, stop: int, mode: str) -> list[str | None]:
+    if path.endswith("LONG_2023_10K.pdf") and start == 0:
+        os._exit(1)
+    return extract_range(path, start, stop, mode)
+
+
+@pytest.fixture
+def pdf_folder(tmp_path: Path) -> Path:
+    root = tmp_path / "pdfs"
+    root.mkdir()
+    (root / "LONG_2023_10K.pdf").write_bytes(make_pdf([f"Long page {n}" if n != 5 else "" for n in range(1, 8)]))
+    (root / "short.pdf").write_bytes(make_pdf(["Short page 1", "Short page 2", "Short page 3"]))
+    (root / "notes.md").write_text("# Notes\n\nText.\n", encoding="utf-8")
+    return root
+
+
+def _pool(monkeypatch: pytest.MonkeyPatch, pages_per_task: int, task: Callable[..., list[str | None]]) -> None:
+    """Force the pool on for the few pages of `pdf_folder`, with `task` as each worker's function."""
+    monkeypatch.setattr(pdf, "PAGES_PER_TASK", pages_per_task)
+    monkeypatch.setattr(pdf, "cpu_count", lambda: 2)  # a pool even where the tests run on one core
+    monkeypatch.setattr(pdf, "extract_range", task)
+
+
+def test_the_process_pool_gives_the_same_documents(config: Config, pdf_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_recipe(config, "mine", "files", [pdf_folder], domain="finance")
+    with monkeypatch.context() as patch:  # 10 pages are less than one task: no pool
+        patch.setattr(concurrent.futures, "ProcessPoolExecutor", lambda **_: pytest.fail("a pool started"))
+        alone = prepare("mine", config, progress=False)
+        expected = list(load_documents("mine", config))
+    assert alone.n_documents == 10 and alone.skipped == {"empty_page": 1}
+    _pool(monkeypatch, 2, _only_in_a_worker)  # 7 + 3 pages: 6 tasks
+    pooled = prepare("mine", config, progress=True)
+    assert list(load_documents("mine", config)) == expected
+    assert (pooled.skipped, pooled.warnings) == (alone.skipped, alone.warnings)
+
+    def no_processes(**_: Any) -> None:
+        raise OSError("no semaphores here")
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", no_processes)  # then it is done in this process
+    assert prepare("mine", config, progress=False).skipped == alone.skipped
+    assert list(load_documents("mine", config)) == expected
+
+
+def test_a_failed_task_leaves_its_pages_unreadable(config: Config, pdf_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_recipe(config, "mine", "files", [pdf_folder], domain="finance")
+    _pool(monkeypatch, 3, _first_task_raises)  # LONG's tasks: pages 1-2, 3-4, 5-7
+    report = prepare("mine", config, progress=False)
+    assert report.skipped == {"unreadable_page": 2, "empty_page": 1}
+    assert [w for w in report.warnings if "LONG" in w] == [
+        f"{pdf_folder / 'LONG_2023_10K.pdf'}: pages 1-2 could not be extracted (RuntimeError: boom)"
+    ]
+    ids = [d.id for d in load_documents("mine", config)]
+    assert ids[:4] == ["mine:LONG_2023_10K:p3", "mine:LONG_2023_10K:p4", "mine:LONG_2023_10K:p6", "mine:LONG_2023_10K:p7"]
+    assert len(ids) == 8 and "mine:short:p3" in ids
+
+
+def test_a_worker_that_dies_does_not_stop_the_prepare(config: Config, pdf_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_recipe(config, "mine", "files", [pdf_folder], domain="finance")
+    _pool(monkeypatch, 3, _first_task_kills_its_worker)
+    report = prepare("mine", config, progress=False)  # the pool breaks: its unfinished tasks fail, not the run
+    ids = {d.id for d in load_documents("mine", config)}
+    assert "mine:notes" in ids and "mine:LONG_2023_10K:p1" not in ids
+    assert report.skipped["unreadable_page"] >= 2
+    assert any("pages 1-2 could not be extracted (BrokenProcessPool" in w for w in report.warnings)
+
+
+def test_an_interrupt_stops_the_running_tasks(pdf_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted_after_one_page(items: Iterable[int], **_: Any) -> Iterator[int]:
+        yield next(iter(items))
+        raise KeyboardInterrupt
+
+    _pool(monkeypatch, 3, _first_task_only)
+    monkeypatch.setattr(pdf, "progress_bar", interrupted_after_one_page)
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        pdf.extract_pages([(pdf_folder / "LONG_2023_10K.pdf", 7)], "layout", progress=True, desc="long")
+    assert time.monotonic() - started < 20  # not the 60 s the other tasks would take

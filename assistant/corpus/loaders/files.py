@@ -11,16 +11,21 @@ year and form metadata, so that a question can be scoped to one company's filing
 Bad files inside a folder (corrupt or password-protected PDF, empty file, text that is not UTF-8, an
 unsupported type) are skipped, counted by reason and named in a warning; a bad file given directly as
 the source raises InputError naming it. This loader makes no QA items.
+
+Each PDF is opened first, in turn (to find a corrupt or locked one); then the pages of all of them are
+extracted together, by a pool of processes when there are enough (`assistant.corpus.loaders.pdf`).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.corpus.loaders import LoadResult, files_under, progress_bar, register_loader
+from assistant.corpus.loaders.pdf import Pages, extract_pages
 from assistant.errors import ConfigError, InputError
 from assistant.types import Document, MetaValue
 
@@ -45,6 +50,18 @@ class FileProblem(Exception):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+@dataclass
+class _Pdf:
+    """A PDF that opened, its pages still to read: those of all the PDFs are extracted together."""
+
+    path: Path
+    rel: str
+    key: str
+    meta: dict[str, MetaValue]
+    n_pages: int
+    pages: Pages = field(default_factory=lambda: Pages([]))  # its page texts, once extracted
 
 
 def filing_metadata(stem: str) -> dict[str, MetaValue]:
@@ -104,21 +121,6 @@ def _open_pdf(path: Path) -> Any:
     return reader
 
 
-def _page_text(reader: Any, index: int, mode: str) -> str | None:
-    """The text of page `index`, or None when pypdf cannot get at it at all."""
-    try:
-        page = reader.pages[index]
-    except Exception:  # a broken page object in an otherwise readable file
-        return None
-    try:
-        return page.extract_text(extraction_mode=mode) if mode == "layout" else page.extract_text()
-    except Exception:  # layout mode trips on some odd fonts; plain mode still gets the words
-        try:
-            return page.extract_text()
-        except Exception:
-            return None
-
-
 def _read_text(path: Path) -> str:
     data = path.read_bytes()
     try:
@@ -140,7 +142,18 @@ def _html(path: Path) -> tuple[str, str]:
     return title, "\n".join(line for line in lines if line)
 
 
-def _file_documents(path: Path, base: Path, corpus: str, options: dict[str, Any], result: LoadResult, progress: bool) -> list[Document]:
+def _pdf_mode(corpus: str, options: dict[str, Any]) -> str:
+    # Layout mode keeps each table row on one line ("Total revenues $66,608 $62,286 $58,158"); plain
+    # mode does so for the EDGAR 10-Ks but puts every cell of the Ulta release's wkhtmltopdf tables
+    # on a line of its own ("Cash and cash equivalents\n$\n737,877\n$\n431,560"). Layout costs ~20% more time.
+    mode = options.get("pdf_mode", "layout")
+    if mode not in ("layout", "plain"):
+        raise ConfigError(f"corpus '{corpus}': options.pdf_mode must be 'layout' or 'plain', got {mode!r}")
+    return str(mode)
+
+
+def _open_file(path: Path, base: Path, corpus: str, options: dict[str, Any]) -> list[Document] | _Pdf:
+    """The Document of a text or HTML file; a PDF is opened (to find a corrupt or locked one), not read yet."""
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED:
         raise FileProblem("unsupported_type", f"unsupported file type '{suffix or path.name}' (supported: {', '.join(SUPPORTED)})")
@@ -150,35 +163,8 @@ def _file_documents(path: Path, base: Path, corpus: str, options: dict[str, Any]
     key = rel[: -len(path.suffix)] if path.suffix else rel  # the stem, with its sub-folder when nested
     meta: dict[str, MetaValue] = {"document": key, "file": rel, **filing_metadata(path.stem)}
     if suffix in PDF:
-        # Layout mode keeps each table row on one line ("Total revenues $66,608 $62,286 $58,158"); plain
-        # mode does so for the EDGAR 10-Ks but puts every cell of the Ulta release's wkhtmltopdf tables
-        # on a line of its own ("Cash and cash equivalents\n$\n737,877\n$\n431,560"). Layout costs ~20% more time.
-        mode = options.get("pdf_mode", "layout")
-        if mode not in ("layout", "plain"):
-            raise ConfigError(f"corpus '{corpus}': options.pdf_mode must be 'layout' or 'plain', got {mode!r}")
-        reader = _open_pdf(path)
-        n_pages = len(reader.pages)
-        docs = []
-        pages = progress_bar(range(1, n_pages + 1), enabled=progress and n_pages > 20, desc=f"  {path.name}", unit="page", leave=False)
-        for number in pages:
-            raw = _page_text(reader, number - 1, mode)
-            text = clean_page(raw or "")
-            if not text:
-                result.skip("empty_page" if raw is not None else "unreadable_page")
-                continue
-            docs.append(
-                Document(
-                    id=f"{corpus}:{key}:p{number}",
-                    corpus=corpus,
-                    title=f"{pretty(path.stem)} — page {number}",
-                    text=text,
-                    locator=f"{rel}, page {number}",
-                    metadata={**meta, "page": number, "pages": n_pages},
-                )
-            )
-        if not docs:
-            raise FileProblem("no_text", f"none of its {n_pages} pages has extractable text (a scan? run OCR first)")
-        return docs
+        _pdf_mode(corpus, options)
+        return _Pdf(path, rel, key, meta, len(_open_pdf(path).pages))
     if suffix in HTML:
         title, text = _html(path)
     else:
@@ -188,6 +174,31 @@ def _file_documents(path: Path, base: Path, corpus: str, options: dict[str, Any]
     if not text.strip():
         raise FileProblem("empty_file", "the file has no text")
     return [Document(id=f"{corpus}:{key}", corpus=corpus, title=title or pretty(path.stem), text=text, locator=rel, metadata=meta)]
+
+
+def _pdf_documents(pdf: _Pdf, corpus: str, result: LoadResult) -> list[Document]:
+    """One Document per page of `pdf` that has text (its pages extracted), counting the pages without."""
+    docs = []
+    pages = pdf.pages
+    for number, raw in enumerate(pages.texts, 1):
+        text = clean_page(raw or "")
+        if not text:
+            why = pages.failed.get(number - 1)  # a task that failed: say so once, on its first page
+            result.skip("empty_page" if raw is not None else "unreadable_page", f"{pdf.path}: {why}" if why else None)
+            continue
+        docs.append(
+            Document(
+                id=f"{corpus}:{pdf.key}:p{number}",
+                corpus=corpus,
+                title=f"{pretty(pdf.path.stem)} — page {number}",
+                text=text,
+                locator=f"{pdf.rel}, page {number}",
+                metadata={**pdf.meta, "page": number, "pages": pdf.n_pages},
+            )
+        )
+    if not docs:
+        raise FileProblem("no_text", f"none of its {pdf.n_pages} pages has extractable text (a scan? run OCR first)")
+    return docs
 
 
 @register_loader("files")
@@ -201,7 +212,8 @@ def load_files(sources: list[Path], recipe: Recipe, progress: bool) -> LoadResul
             todo += [(p, src, False) for p in files_under([src])]
         else:
             todo.append((src, src.parent, True))
-    documents: list[Document] = []
+    # each file in turn: its documents, the problem that skips it (counted in its turn, below), or a PDF
+    opened: list[tuple[Path, bool, list[Document] | _Pdf | FileProblem]] = []
     pypdf_log = logging.getLogger("pypdf")
     level = pypdf_log.level
     pypdf_log.setLevel(logging.ERROR)  # "Ignoring wrong pointing object" and the like, once per odd PDF
@@ -209,15 +221,34 @@ def load_files(sources: list[Path], recipe: Recipe, progress: bool) -> LoadResul
         for path, base, strict in progress_bar(todo, enabled=progress, desc=corpus, unit="file"):
             try:
                 try:
-                    documents += _file_documents(path, base, corpus, recipe.options, result, progress)
+                    opened.append((path, strict, _open_file(path, base, corpus, recipe.options)))
                 except OSError as exc:  # vanished, unreadable, a broken link
                     raise FileProblem("unreadable_file", f"cannot be read ({exc.strerror or exc})") from None
             except FileProblem as problem:
                 if strict:
                     raise InputError(f"{path}: {problem}") from None
-                result.skip(problem.reason, f"skipped {path}: {problem}")
+                opened.append((path, strict, problem))
+        pdfs = [item for _, _, item in opened if isinstance(item, _Pdf)]
+        if pdfs:
+            mode = _pdf_mode(corpus, recipe.options)
+            done = extract_pages([(p.path, p.n_pages) for p in pdfs], mode, progress=progress, desc=f"{corpus} pages")
+            for pdf, pages in zip(pdfs, done, strict=True):
+                pdf.pages = pages
     finally:
         pypdf_log.setLevel(level)
+    documents: list[Document] = []
+    for path, strict, item in opened:
+        if isinstance(item, _Pdf):
+            try:
+                item = _pdf_documents(item, corpus, result)
+            except FileProblem as problem:
+                item = problem
+        if isinstance(item, FileProblem):
+            if strict:
+                raise InputError(f"{path}: {item}") from None
+            result.skip(item.reason, f"skipped {path}: {item}")
+        else:
+            documents += item
     if not documents:
         where = ", ".join(str(s) for s in sources)
         why = ", ".join(f"{n} {reason}" for reason, n in sorted(result.skipped.items()))
