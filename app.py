@@ -4,6 +4,7 @@ document upload and the latest evaluation report.
     python app.py                                     # http://127.0.0.1:7860
     python app.py --host 0.0.0.0 --auth-file users.txt   # reachable from other machines: a login is required
     assistant serve --port 7860
+    assistant serve --build                           # prepare and index every domain behind the app (make demo)
 
 Tabs: Chat (the answer streams in with [n] markers; sources, strategy and the router's reason, warnings,
 latency), Compare (2-4 strategies on one question), Arena (two anonymous strategies, a vote stored in the
@@ -86,6 +87,27 @@ class Service:
         self._train_qa: dict[str, bool] = {}
         self._lock = threading.Lock()
         self.upload_lock = threading.Lock()  # one index update at a time
+        self.builder: api.BackgroundBuild | None = None
+
+    def start_build(self, domains: list[str]) -> None:
+        """Prepare and index `domains` in the background, corpus by corpus; each step is askable at once."""
+        self.builder = api.BackgroundBuild(domains, self.config, on_step=self._indexed).start()
+
+    def _indexed(self, domain: str) -> None:
+        with self._lock:  # the next question reopens the grown index; the model stays loaded
+            self._assistants.pop(domain, None)
+        threading.Thread(target=self.warm_up, args=(domain,), name="warm-up", daemon=True).start()
+
+    def build_progress(self) -> list[dict[str, Any]]:
+        """Per domain and corpus: waiting, preparing, indexing (chunks done of total), ready or failed."""
+        return [item.to_dict() for item in self.builder.progress()] if self.builder else []
+
+    def build_view(self, domain: str) -> list[Any]:
+        """The build banner and the domain's index panel; the timer stops once the build is over."""
+        done = self.builder is None or self.builder.finished()
+        items = self.builder.progress() if self.builder else []
+        return [views.build_markdown(items, done), views.index_markdown(domain, self.status(domain)),
+                gr.Timer(active=not done)]
 
     # ------------------------------------------------------------------ state
     def assistant(self, domain: str) -> api.Assistant:
@@ -276,11 +298,15 @@ class Service:
                 views.index_markdown(domain, status), self.leaderboard(domain), *results]
 
 
-def build_ui(config: api.Config | None = None, *, max_upload_mb: float = MAX_UPLOAD_MB, warm_up: bool = False) -> gr.Blocks:
-    """The app. warm_up: load the model and the first domain's index and router in the background now."""
+def build_ui(config: api.Config | None = None, *, max_upload_mb: float = MAX_UPLOAD_MB, warm_up: bool = False,
+             build: bool = False) -> gr.Blocks:
+    """The app. warm_up: load the model and the first domain's index and router in the background now.
+    build: prepare and index every domain's corpora in the background (what is built answers at once)."""
     svc = Service(config, max_upload_mb=max_upload_mb)
     domains = list(svc.config.domains)
-    first = next((d for d in domains if svc.status(d)), domains[0])  # a domain with an index to ask
+    first = domains[0] if build else next((d for d in domains if svc.status(d)), domains[0])
+    if build:
+        svc.start_build(domains)
     if warm_up:
         threading.Thread(target=svc.warm_up, args=(first,), name="warm-up", daemon=True).start()
     status, names = svc.status(first), svc.strategies(first)
@@ -288,6 +314,9 @@ def build_ui(config: api.Config | None = None, *, max_upload_mb: float = MAX_UPL
     with gr.Blocks(title="RAG or finetune? — domain assistant") as demo:
         gr.Markdown("# Domain assistant\nAsk medical or financial questions; answers cite the retrieved "
                     "sources as [1], [2]. Compare strategies, judge them blind, add documents, see results.")
+        build_md = gr.Markdown(views.build_markdown(svc.builder.progress() if svc.builder else [], not build),
+                               elem_id="build-status")
+        timer = gr.Timer(2.0, active=build)
         with gr.Row():
             domain = gr.Dropdown(domains, value=first, label="Domain", elem_id="domain")
             # custom values: an API client may name a scope or strategy of another domain than the first
@@ -366,6 +395,8 @@ def build_ui(config: api.Config | None = None, *, max_upload_mb: float = MAX_UPL
         upload_btn.click(svc.upload, [files, domain], [upload_status, index_info, files, scope], api_name="upload")
         refresh.click(svc.results, [domain], [results_md, charts], api_name="results")
         per_domain = [scope, strategy, cmp_strategies, index_info, board, results_md, charts]
+        timer.tick(svc.build_view, [domain], [build_md, index_info, timer], **private)
+        gr.api(svc.build_progress, api_name="index_progress")
         domain.change(svc.on_domain, [domain, strategy, scope, cmp_strategies], per_domain, **private)
         demo.load(svc.on_domain, [domain, strategy, scope, cmp_strategies], per_domain, **private)
     return demo
@@ -407,6 +438,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--auth-file", default=os.environ.get("ASSISTANT_AUTH_FILE"),
                         help="require a login from this file, one user:password a line ($ASSISTANT_AUTH_FILE)")
     parser.add_argument("--max-upload-mb", type=float, default=MAX_UPLOAD_MB, help="largest file to upload")
+    parser.add_argument("--build", action="store_true",
+                        help="prepare and index every domain's corpora in the background, smallest first; "
+                             "the app answers from what is ready and shows the progress")
     args = parser.parse_args(argv)
     auth = _auth(args, parser)
     if (args.share or not _loopback(args.host)) and not auth:
@@ -414,7 +448,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"{where} makes the app reachable from other machines: add --auth USER:PASSWORD or "
                      "--auth-file FILE (one user:password a line; or set ASSISTANT_AUTH_FILE) to require a login")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    build_ui(max_upload_mb=args.max_upload_mb, warm_up=True).queue().launch(
+    build_ui(max_upload_mb=args.max_upload_mb, warm_up=True, build=args.build).queue().launch(
         server_name=args.host, server_port=args.port, share=args.share, auth=auth,
         max_file_size=int(args.max_upload_mb * 1024 * 1024),
     )

@@ -104,6 +104,28 @@ def index_markdown(domain: str, status: api.IndexStatus | None) -> str:
             f"embedding `{status.embedding_model}`")
 
 
+STATES = {"waiting": "⏳ waiting", "preparing": "📄 reading the sources", "indexing": "⚙️ indexing",
+          "ready": "✅ ready", "failed": "❌ failed"}
+
+
+def build_markdown(items: list[api.CorpusProgress], finished: bool) -> str:
+    """The background build's banner: per domain and corpus, its state and progress ('' when none ran)."""
+    if not items:
+        return ""
+    if finished and all(i.state == "ready" for i in items):
+        return "All indexes are built: " + ", ".join(
+            f"**{d}** ({', '.join(i.corpus for i in items if i.domain == d)})" for d in dict.fromkeys(i.domain for i in items))
+    rows = ["| domain | corpus | state | progress |", "|---|---|---|---|"]
+    for i in items:
+        share = f"{i.done:,} / ~{i.total:,} chunks ({100 * i.done // max(i.total, 1)}%)" if i.total else ""
+        detail = i.message if i.state in ("failed", "ready") else share
+        rows.append(f"| {i.domain} | {i.corpus} | {STATES[i.state]} | {detail} |")
+    head = ("**Indexes are being built in the background.** Ask now: answers use the corpora marked ready and say "
+            "which are missing." if not finished else "**The background build is over; some corpora failed** "
+            "(see the log; fix them and run `assistant index build DOMAIN`).")
+    return head + "\n\n" + "\n".join(rows)
+
+
 def no_results(domain: str) -> str:
     return (f"No evaluation run for **{domain}** yet. Make one with "
             f"`assistant eval --domain {domain} --strategies base,rag --limit 50`, then refresh.")

@@ -24,7 +24,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from assistant.config import Config, load_config
-from assistant.errors import NotFoundError
+from assistant.errors import AssistantError, NotFoundError
 from assistant.strategies import DESCRIPTIONS, AskOptions, Strategy, StrategyContext, get_strategy
 from assistant.types import Answer, Source
 
@@ -125,9 +125,8 @@ class Assistant:
             _ = self.generator
         return spec, chosen, options, ctx
 
-    @staticmethod
-    def _finish(answer: Answer, requested: str | None, spec: str, start: float, loaded: float) -> Answer:
-        """Name the strategy and why, and the timings."""
+    def _finish(self, answer: Answer, requested: str | None, spec: str, start: float, loaded: float) -> Answer:
+        """Name the strategy and why, the timings, and what the index searched does not hold yet."""
         if spec == "auto":  # the router set the strategy it chose and its reason
             answer.reason = f"auto -> {answer.reason}"
         else:
@@ -137,7 +136,25 @@ class Assistant:
         if loaded > 0.05:  # the first question pays for loading the model and the index
             answer.timings["load"] = loaded
         answer.timings["total"] = time.perf_counter() - start
+        if answer.sources:
+            self._note_missing_corpora(answer)
         return answer
+
+    def _note_missing_corpora(self, answer: Answer) -> None:
+        """While the domain's index is still being built (or a corpus was added since), say what it lacks."""
+        from assistant.corpus import corpora_for
+        from assistant.index import index_status
+
+        try:
+            held = index_status(self.index_name, self.config).corpora
+            missing = [c for c in corpora_for(self.domain.name, self.config) if c not in held]
+        except AssistantError:
+            return
+        if missing:
+            answer.warnings.append(
+                f"the '{self.index_name}' index does not hold {', '.join(missing)} yet (still being built, or run "
+                f"`assistant index build {self.index_name}`): this answer searched {', '.join(held)} only"
+            )
 
     def ask_stream(
         self,

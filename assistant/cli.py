@@ -489,6 +489,7 @@ def serve(
     auth: Annotated[str | None, typer.Option("--auth", help="Require this login, USER:PASSWORD.")] = None,
     auth_file: Annotated[Path | None, typer.Option("--auth-file", help="Logins, one USER:PASSWORD per line.")] = None,
     max_upload_mb: Annotated[float | None, typer.Option("--max-upload-mb", help="Largest file the Documents tab accepts.")] = None,
+    build: Annotated[bool, typer.Option("--build", help="Prepare and index every domain's corpora in the background, smallest first; the app answers from what is ready.")] = False,
 ) -> None:
     """Start the Gradio app (app.py in the source checkout): chat, compare, arena, documents, results."""
     import runpy
@@ -501,6 +502,7 @@ def serve(
     sys.argv += ["--auth", auth] if auth else []
     sys.argv += ["--auth-file", str(auth_file)] if auth_file else []
     sys.argv += ["--max-upload-mb", str(max_upload_mb)] if max_upload_mb is not None else []
+    sys.argv += ["--build"] if build else []
     runpy.run_path(str(app_file), run_name="__main__")
 
 

@@ -194,6 +194,47 @@ def test_warm_up_loads_what_the_first_question_needs(
     assert "'reports' is warm" in caplog.text and "warm-up of 'nope' failed" in caplog.text
 
 
+def test_build_runs_behind_the_app_shows_progress_and_answers_when_ready(
+    home: Path, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """`assistant serve --build`: the app is up before any index exists; /index_progress reports each
+    corpus; once the first is ready, RAG answers from it."""
+    import time
+
+    from tests.corpus.conftest import write_recipe
+
+    (home / "assistant.yaml").write_text(
+        "embedding: {model: 'hash:384', quantize: false}\n"
+        f"generation: {{model: '{tiny_model_dir}', max_new_tokens: 8}}\n"
+        "domains:\n  reports: {description: test reports}\n"
+    )
+    config = load_config()
+    config = config.replace(domains={"reports": config.domains["reports"]})  # not the shipped domains
+    for i, (name, text) in enumerate(DOCS.items()):
+        folder = tmp_path / f"src{i}"
+        folder.mkdir()
+        (folder / name).write_text(text * (i + 1))
+        write_recipe(config, f"part{i}", "files", [folder], domain="reports")
+    port = free_port()
+    demo = load_app().build_ui(config, build=True)
+    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        deadline = time.monotonic() + 120
+        while True:
+            items = client.predict(api_name="/index_progress")
+            if all(item["state"] in ("ready", "failed") for item in items) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert [(item["corpus"], item["state"]) for item in items] == [("part0", "ready"), ("part1", "ready")]
+        _, history, sources, notes = client.predict("total revenue", [], "reports", "rag", "(whole domain)",
+                                                    api_name="/ask")
+        assert sources["data"] and history[-1]["role"] == "assistant"
+        assert "does not hold" not in notes  # complete now: no missing-corpus warning
+    finally:
+        demo.close()
+
+
 def test_ask_stream_yields_pieces_then_the_same_answer_as_ask(home: Path, tiny_model_dir: Path) -> None:
     (home / "assistant.yaml").write_text(
         "embedding: {model: 'hash:384', quantize: false}\n"

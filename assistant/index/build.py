@@ -22,7 +22,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -152,6 +152,7 @@ def _sync(
     config: Config,
     report: BuildReport,
     progress: bool,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> bool:
     """Make the collection hold exactly `docs`; True when anything changed."""
     from tqdm.auto import tqdm
@@ -187,15 +188,23 @@ def _sync(
         dynamic_ncols=True,
     )
     done_chars = 0
+    embedded = [0]  # counted here: a disabled tqdm bar counts nothing
+
+    def tick(n: int) -> None:
+        bar.update(n)
+        embedded[0] += n
+        if on_progress is not None:
+            on_progress(embedded[0], max(int(bar.total or 0), embedded[0]))
+
     try:
         for group in _groups(todo):
             chunks = chunk_documents(group, splitter)
             # A running estimate of the total from characters per chunk so far, so the bar shows an ETA.
             done_chars += sum(len(d.text) + len(d.title) for d in group)
-            so_far = bar.n + len(chunks)
+            so_far = embedded[0] + len(chunks)
             bar.total = so_far + int((remaining - done_chars) * so_far / max(done_chars, 1))
             bar.refresh()
-            vectors = embedder.embed_documents([c.embed_text for c in chunks], progress=bar.update)
+            vectors = embedder.embed_documents([c.embed_text for c in chunks], progress=tick)
             for start in range(0, len(chunks), PAGE):
                 part = chunks[start : start + PAGE]
                 collection.upsert(
@@ -234,8 +243,11 @@ def build_index(
     corpora: Sequence[str] | None = None,
     rebuild: bool = False,
     progress: bool = True,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> BuildReport:
-    """Create or update index `name` so that it holds exactly `documents` (default: its corpora's)."""
+    """Create or update index `name` so that it holds exactly `documents` (default: its corpora's).
+
+    `on_progress(chunks embedded, estimated total)` is called as batches are embedded (e.g. for a UI)."""
     check_index_name(name)
     start = time.perf_counter()
     corpus_names, docs = _resolve(name, config, documents, corpora)
@@ -250,7 +262,9 @@ def build_index(
     embedder = load_embedder(config.embedding)
     lock = _lock(name, config)
     try:
-        return _build_locked(name, config, docs, corpus_names, embedder, rebuild, progress, start, len(empty))
+        return _build_locked(
+            name, config, docs, corpus_names, embedder, rebuild, progress, start, len(empty), on_progress
+        )
     finally:
         os.close(lock)
 
@@ -265,6 +279,7 @@ def _build_locked(
     progress: bool,
     start: float,
     skipped_empty: int,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> BuildReport:
     fp = mf.fingerprint(embedder.name, config.chunking)
     base = f"{name}-{fp}"
@@ -291,7 +306,7 @@ def _build_locked(
             collection=target,
             skipped_empty=skipped_empty,
         )
-        changed = _sync(collection, docs, embedder, config, report, progress)
+        changed = _sync(collection, docs, embedder, config, report, progress, on_progress)
 
         chash = mf.corpus_hash((d.id, d.content_hash) for d in docs.values())
         bm25_dir = folder / "bm25" / target
