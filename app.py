@@ -305,6 +305,8 @@ def build_ui(config: api.Config | None = None, *, max_upload_mb: float = MAX_UPL
     svc = Service(config, max_upload_mb=max_upload_mb)
     domains = list(svc.config.domains)
     first = domains[0] if build else next((d for d in domains if svc.status(d)), domains[0])
+    if build or warm_up:
+        api.import_transformers()  # here, before the threads below would both import it first
     if build:
         svc.start_build(domains)
     if warm_up:

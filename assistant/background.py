@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from assistant import hub
 from assistant.config import Config
 from assistant.corpus import corpora_for, get_recipe, is_prepared, is_stale, prepare, source_paths
 from assistant.errors import AssistantError
@@ -110,6 +111,7 @@ class BackgroundBuild:
 
     # ------------------------------------------------------------------ running
     def start(self) -> BackgroundBuild:
+        hub.import_transformers()  # not for the first time inside a thread: see its docstring
         self._thread = threading.Thread(target=self.run, name="index-build", daemon=True)
         self._thread.start()
         return self

@@ -52,6 +52,16 @@ def resolve_path_or_hub(spec: str, *, what: str) -> Path:
     raise ModelUnavailableError(f"{what} '{spec}' is neither an existing path nor a hub id of the form owner/name")
 
 
+def import_transformers() -> None:
+    """Import transformers and resolve the classes the models and embedders load with, on this thread.
+
+    transformers resolves its classes lazily; two threads doing the first import at once (the app's model
+    warm-up beside a background index build) can see a half-initialised module and fail with "cannot
+    import name 'AutoModel' from 'transformers'". Call this before starting such threads.
+    """
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer  # noqa: F401
+
+
 @contextlib.contextmanager
 def quiet_transformers() -> Iterator[None]:
     """Silence transformers' info/warning logs and progress bars for the duration (restored after).
