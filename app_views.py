@@ -104,8 +104,8 @@ def index_markdown(domain: str, status: api.IndexStatus | None) -> str:
             f"embedding `{status.embedding_model}`")
 
 
-STATES = {"waiting": "⏳ waiting", "preparing": "📄 reading the sources", "indexing": "⚙️ indexing",
-          "ready": "✅ ready", "failed": "❌ failed"}
+STATES = {"waiting": "waiting", "preparing": "**reading the sources**", "indexing": "**indexing**",
+          "ready": "ready ✓", "failed": "**failed**"}
 
 
 def build_markdown(items: list[api.CorpusProgress], finished: bool) -> str:
@@ -118,7 +118,7 @@ def build_markdown(items: list[api.CorpusProgress], finished: bool) -> str:
     rows = ["| domain | corpus | state | progress |", "|---|---|---|---|"]
     for i in items:
         share = f"{i.done:,} / ~{i.total:,} chunks ({100 * i.done // max(i.total, 1)}%)" if i.total else ""
-        detail = i.message if i.state in ("failed", "ready") else share
+        detail = i.message if i.state in ("ready", "failed") or not share else share
         rows.append(f"| {i.domain} | {i.corpus} | {STATES[i.state]} | {detail} |")
     head = ("**Indexes are being built in the background.** Ask now: answers use the corpora marked ready and say "
             "which are missing." if not finished else "**The background build is over; some corpora failed** "

@@ -147,7 +147,7 @@ class BackgroundBuild:
                 if (set(wanted) <= held and not refreshed) and (not last or held >= {i.corpus for i in items}):
                     self._update(item, state="ready", message="already indexed", seconds=time.perf_counter() - start)
                     continue
-                self._update(item, state="indexing", message="embedding")
+                self._update(item, state="indexing", message="loading the embedder, reading the index")
                 report = build_index(
                     domain, self.config, corpora=wanted, progress=False,
                     on_progress=lambda done, total, item=item: self._update(item, done=done, total=total),
