@@ -131,9 +131,10 @@ class BackgroundBuild:
             held = set(index_status(domain, self.config).corpora)
         except AssistantError:
             held = set()
+        names = {i.corpus for i in items}
         included: list[str] = []
         refreshed = False  # a corpus was (re-)prepared in this run: the index must be synced with it
-        for step, item in enumerate(items):
+        for item in items:
             start = time.perf_counter()
             try:
                 if not is_prepared(item.corpus, self.config) or is_stale(item.corpus, self.config):
@@ -141,10 +142,9 @@ class BackgroundBuild:
                     prepare(item.corpus, self.config, progress=False)
                     refreshed = True
                 included.append(item.corpus)
-                last = step == len(items) - 1
                 # Corpora the index already holds stay in every step: a step must never drop them.
-                wanted = sorted({*included, *(held & {i.corpus for i in items})})
-                if (set(wanted) <= held and not refreshed) and (not last or held >= {i.corpus for i in items}):
+                wanted = sorted({*included, *(held & names)})
+                if set(wanted) <= held and not refreshed:
                     self._update(item, state="ready", message="already indexed", seconds=time.perf_counter() - start)
                     continue
                 self._update(item, state="indexing", message="loading the embedder, reading the index")

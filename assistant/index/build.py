@@ -188,20 +188,21 @@ def _sync(
         dynamic_ncols=True,
     )
     done_chars = 0
-    embedded = [0]  # counted here: a disabled tqdm bar counts nothing
+    embedded = 0  # counted here: a disabled tqdm bar counts nothing
 
     def tick(n: int) -> None:
+        nonlocal embedded
         bar.update(n)
-        embedded[0] += n
+        embedded += n
         if on_progress is not None:
-            on_progress(embedded[0], max(int(bar.total or 0), embedded[0]))
+            on_progress(embedded, max(int(bar.total or 0), embedded))
 
     try:
         for group in _groups(todo):
             chunks = chunk_documents(group, splitter)
             # A running estimate of the total from characters per chunk so far, so the bar shows an ETA.
             done_chars += sum(len(d.text) + len(d.title) for d in group)
-            so_far = embedded[0] + len(chunks)
+            so_far = embedded + len(chunks)
             bar.total = so_far + int((remaining - done_chars) * so_far / max(done_chars, 1))
             bar.refresh()
             vectors = embedder.embed_documents([c.embed_text for c in chunks], progress=tick)
