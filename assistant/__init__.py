@@ -80,9 +80,9 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "Record": ("assistant.evaluation.store", "Record"),
     "Run": ("assistant.evaluation.store", "Run"),
     "Vote": ("assistant.evaluation.store", "Vote"),
-    "train_router": ("assistant.router.service", "train_router"),
-    "eval_router": ("assistant.router.service", "eval_router"),
-    "show_router": ("assistant.router.service", "show_router"),
+    "train_router": ("assistant.jobs.router", "train_router"),
+    "eval_router": ("assistant.jobs.router", "eval_router"),
+    "show_router": ("assistant.routing", "show_router"),
     "TrainingConfig": ("assistant.config", "TrainingConfig"),
     "AdapterInfo": ("assistant.training", "AdapterInfo"),
     "list_adapters": ("assistant.training", "list_adapters"),
@@ -191,7 +191,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from assistant.evaluation.store import Record, Run, RunStore, Vote
     from assistant.evaluation.sweep import sweep_data
     from assistant.index import BuildReport, IndexStatus, index_status, list_indexes, remove_index
-    from assistant.router.service import eval_router, show_router, train_router
+    from assistant.jobs.router import eval_router, train_router
+    from assistant.routing import show_router
     from assistant.training import AdapterInfo, delete_adapter, get_adapter, list_adapters, merge_adapter
     from assistant.types import Answer, Document, QAItem, Source
     from assistant.workflows import BuildResult, add_documents, build, report_run, train

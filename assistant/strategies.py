@@ -387,13 +387,13 @@ class AutoStrategy:
 
     def warm_up(self, ctx: StrategyContext) -> None:
         """Load the model and what routing reads once (index, policy, the other domains' indexes)."""
-        from assistant.router.service import warm_up
+        from assistant.routing import warm_up
 
         ctx.get_generator()
         warm_up(ctx)
 
     def prepare(self, ctx: StrategyContext, question: str, options: AskOptions) -> Prepared:
-        from assistant.router.service import route
+        from assistant.routing import route
 
         if options.adapter:
             raise ConfigError(f"strategy 'auto' chooses adapters itself; for --adapter {options.adapter} choose "

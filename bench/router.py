@@ -31,7 +31,7 @@ from assistant.api import Assistant
 from assistant.config import load_config
 from assistant.evaluation.metrics import percentile as pct
 from assistant.evaluation.runner import eval_items, sample
-from assistant.router.service import clear_cache, route
+from assistant.routing import clear_cache, route
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -11,7 +11,8 @@ from assistant.cli import app
 from assistant.config import Config, GenerationConfig
 from assistant.errors import InputError, NotFoundError
 from assistant.evaluation.runner import evaluate
-from assistant.router.service import clear_cache, eval_router, show_router, train_router
+from assistant.jobs.router import eval_router, train_router
+from assistant.routing import clear_cache, show_router
 from tests.evaluation.conftest import DOMAIN, N_TEST
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
@@ -35,7 +36,7 @@ def test_auto_routes_each_question_and_says_why(with_adapters: Config) -> None:
 
 
 def test_auto_warm_up_loads_what_routing_reads_once(with_adapters: Config) -> None:
-    from assistant.router import service
+    from assistant import routing as service
     from assistant.strategies import get_strategy
 
     assistant = Assistant(DOMAIN, with_adapters)
