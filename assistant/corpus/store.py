@@ -30,8 +30,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from assistant.atomic import atomic_write, exclusive_lock
 from assistant.config import Config
 from assistant.corpus.loaders import LoadResult, files_under, get_loader
+from assistant.corpus.recipe import Recipe
 from assistant.corpus.recipes import get_recipe, source_paths
 from assistant.errors import InputError
 from assistant.types import Document, QAItem
@@ -123,7 +125,15 @@ def prepare(name: str, config: Config, *, source: Path | None = None, progress: 
     # fingerprint first: a source edited while it is being read then shows up as stale
     prints = fingerprint(paths)
     result = loader(paths, recipe, progress)
+    # one writer per corpus at a time (e.g. every process of `accelerate launch ... train` prepares what is
+    # missing): a second one waits, then writes the same files again
+    with exclusive_lock(corpus_dir(name, config) / ".lock"):
+        return _write(name, config, recipe, paths, prints, result, source, start)
 
+
+def _write(name: str, config: Config, recipe: Recipe, paths: list[Path], prints: dict[str, dict[str, Any]],
+           result: LoadResult, source: Path | None, start: float) -> PrepareReport:
+    """Write the loader's documents and QA splits to a scratch folder, then move them into the corpus."""
     # <home>/corpora/.prepare/<name>/tmpXXXX: the same file system as the corpus, so os.replace is atomic
     scratch = config.corpora_dir / TMP_DIR / name
     if scratch.is_dir():
@@ -198,16 +208,16 @@ def prepare(name: str, config: Config, *, source: Path | None = None, progress: 
             "prepared_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "seconds": report.seconds,
         }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
 
         target = corpus_dir(name, config)
         target.mkdir(exist_ok=True)
-        # The old manifest goes first and the new one comes last, so that no reader ever pairs a
-        # manifest with data files of another run.
+        # File by file, not assistant.atomic.atomic_dir: the folder also holds the user's recipe.yaml,
+        # which a prepare never touches. The old manifest goes first and the new one comes last, so
+        # that no reader ever pairs a manifest with data files of another run.
         (target / MANIFEST).unlink(missing_ok=True)
         for file in DATA_FILES:
             os.replace(tmp / file, target / file)
-        os.replace(tmp / MANIFEST, target / MANIFEST)
+        atomic_write(target / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
         return report
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

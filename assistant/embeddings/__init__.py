@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
@@ -33,6 +32,7 @@ import numpy as np
 from assistant import hub
 from assistant.config import EmbeddingConfig, default_home
 from assistant.errors import ModelUnavailableError, unknown
+from assistant.text import words
 
 
 @runtime_checkable
@@ -85,9 +85,6 @@ def default_workers(workers: int) -> int:
     return workers or os.cpu_count() or 1
 
 
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
 class HashEmbedder:
     """Deterministic bag-of-words feature hashing: no model, no download, lexical similarity only.
 
@@ -99,7 +96,7 @@ class HashEmbedder:
         self.name = f"hash:{dim}"
 
     def tokenize(self, text: str) -> list[str]:
-        return _WORD.findall(text.lower())
+        return words(text)
 
     def _one(self, text: str) -> np.ndarray:
         vec = np.zeros(self.dim, dtype=np.float32)

@@ -113,6 +113,8 @@ def export_onnx(model_dir: Path, cache: Path, *, slug: str, quantize: bool) -> P
                 quantize_dynamic(str(fp32), str(tmp / "model.onnx"), weight_type=QuantType.QInt8)
             for leftover in tmp.glob("model.fp32.onnx*"):
                 leftover.unlink()
+        # A plain rename, not assistant.atomic.replace_dir (which moves an existing folder aside): renaming
+        # onto a folder that another process has just filled fails, and the first export to finish wins.
         try:
             os.replace(tmp, folder)
         except OSError:  # another process finished the same export first: use theirs

@@ -75,7 +75,7 @@ class SentenceTransformerEmbedder:
         self._counter.no_truncation()
         self._counter.no_padding()
         dim = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else None
-        self.dim = int(dim or model.get_sentence_embedding_dimension())
+        self.dim = int(dim or model.get_sentence_embedding_dimension() or 0)
 
     def tokenize(self, text: str) -> list[int]:
         return self._counter.encode(text, add_special_tokens=False).ids

@@ -11,21 +11,19 @@ chunk ids in row order, the chunks' scalar metadata as coded columns (filters be
 mask, bm25s's `weight_mask`, without asking Chroma) and a copy of the chunk vectors (`vectors.npy`, float32, memory-mapped):
 Chroma's metadata pre-filter costs 20-110 ms per query at 10k-100k chunks, an exact dot product over
 the rows a filter allows costs ~1-2 ms, and the final hits' cosine similarity needs no round trip.
-It is written to a temp folder and renamed into place.
+It is written to a temp folder and renamed into place (`assistant.atomic.atomic_dir`).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from assistant.atomic import atomic_dir
 from assistant.index.chunking import embed_text
 from assistant.index.store import iter_rows
 
@@ -91,9 +89,7 @@ def build_bm25(
             for d, m in zip(page["documents"], page["metadatas"], strict=True)
         )
     columns, codes = _columns(metas)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
+    with atomic_dir(path) as tmp:
         tokens = tokenize(texts, _stemmer(), return_ids=True) if ids else None
         if tokens is not None and tokens.vocab:  # no indexable word at all (e.g. only stopwords): no BM25
             retriever = bm25s.BM25()
@@ -109,27 +105,11 @@ def build_bm25(
         if matrix.size:
             matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
         np.save(tmp / VECTORS, matrix)
-        _swap_in(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return facets_of(columns)
 
 
 def is_complete(path: Path) -> bool:
     return all((path / name).is_file() for name in FILES)
-
-
-def _swap_in(tmp: Path, path: Path) -> None:
-    """Rename `tmp` to `path`; an existing `path` is moved aside first and removed after."""
-    old = None
-    if path.exists():
-        old = path.with_name(f".{path.name}.old-{os.getpid()}")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(path, old)
-    os.replace(tmp, path)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _columns(metas: Sequence[Mapping[str, Any]]) -> tuple[dict[str, list[Any]], dict[str, np.ndarray]]:

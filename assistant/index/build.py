@@ -35,6 +35,7 @@ from assistant.index.chunking import chunk_documents, make_splitter
 from assistant.index.store import (
     PAGE,
     check_index_name,
+    close_client,
     create_collection,
     delete_collection,
     iter_rows,
@@ -224,7 +225,8 @@ def _sync(
     return changed
 
 
-def _pending(name: str, config: Config) -> list[str]:
+def pending_collections(name: str, config: Config) -> list[str]:
+    """Collections of builds of `name` that have not (yet) succeeded: to delete with the index."""
     path = mf.index_dir(name, config) / PENDING
     if not path.is_file():
         return []
@@ -285,11 +287,11 @@ def _build_locked(
     fp = mf.fingerprint(embedder.name, config.chunking)
     base = f"{name}-{fp}"
     label = store_label(name, config)
-    old = mf.load_manifest(name, config)
-    live = old["collection"] if old and same_store(old.get("store"), name, config) else None
+    old = mf.find_manifest(name, config)
+    live = old.collection if old and same_store(old.store, name, config) else None
     if rebuild:
         target = base if live != base else f"{base}-rebuild"
-    elif live and old and old.get("fingerprint") == fp:
+    elif live and old and old.fingerprint == fp:
         target = live
     else:
         target = base
@@ -297,7 +299,7 @@ def _build_locked(
 
     client = open_client(name, config)
     try:
-        pending = _pending(name, config)
+        pending = pending_collections(name, config)
         if target != live and target not in pending:
             mf.write_json_atomic(folder / PENDING, [*pending, target])
         collection = create_collection(client, target, fresh=rebuild)
@@ -329,27 +331,25 @@ def _build_locked(
         mf.write_manifest(
             name,
             config,
-            {
-                "format": mf.FORMAT,
-                "name": name,
-                "corpora": corpus_names,
-                "embedding": {
-                    "config": dataclasses.asdict(config.embedding),
-                    "model": embedder.name,
-                    "dim": embedder.dim,
-                },
-                "chunking": dataclasses.asdict(config.chunking),
-                "fingerprint": fp,
-                "store": label,
-                "collection": target,
-                "counts": {"documents": report.n_documents, "chunks": report.n_chunks},
-                "corpus_hash": chash,
-                "facets": facets,
-                "created_at": old.get("created_at", stamp) if old else stamp,
-                "updated_at": stamp,
-                "last_build": report.to_dict(),
-                "assistant_version": mf.assistant_version(),
-            },
+            mf.IndexManifest(
+                format=mf.FORMAT,
+                name=name,
+                corpora=tuple(corpus_names),
+                embedding=mf.EmbeddingInfo(
+                    config=dataclasses.asdict(config.embedding), model=embedder.name, dim=embedder.dim
+                ),
+                chunking=dataclasses.asdict(config.chunking),
+                fingerprint=fp,
+                store=label,
+                collection=target,
+                counts={"documents": report.n_documents, "chunks": report.n_chunks},
+                corpus_hash=chash,
+                facets=facets,
+                created_at=old.created_at if old and old.created_at is not None else stamp,
+                updated_at=stamp,
+                last_build=report.to_dict(),
+                assistant_version=mf.assistant_version(),
+            ),
         )
         # The manifest now names the new collection: only now is anything old deleted.
         for stale in {*pending, *([live] if live else [])} - {target}:
@@ -357,7 +357,7 @@ def _build_locked(
         (folder / PENDING).unlink(missing_ok=True)
         _remove_other_bm25(folder / "bm25", keep=target)
     finally:
-        client.close()
+        close_client(client)
     return report
 
 

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.config import Config
 from assistant.errors import unknown
 from assistant.index import manifest as mf
-from assistant.index.store import check_index_name, delete_collection, open_client, same_store
+from assistant.index.build import pending_collections
+from assistant.index.store import check_index_name, close_client, delete_collection, open_client, same_store
 
 
 @dataclass
@@ -37,24 +39,25 @@ class IndexStatus:
         return dataclasses.asdict(self)
 
 
-def status_from_manifest(data: dict[str, Any]) -> IndexStatus:
-    counts = data.get("counts", {})
+def status_from_manifest(manifest: mf.IndexManifest | Mapping[str, Any]) -> IndexStatus:
+    """The status an index manifest describes (a typed manifest, or its JSON as a dict)."""
+    m = manifest if isinstance(manifest, mf.IndexManifest) else mf.IndexManifest.from_dict(manifest)
     return IndexStatus(
-        name=data["name"],
-        corpora=list(data.get("corpora", [])),
-        n_documents=int(counts.get("documents", 0)),
-        n_chunks=int(counts.get("chunks", 0)),
-        embedding_model=str(data.get("embedding", {}).get("model", "")),
-        collection=data["collection"],
-        store=str(data.get("store", "")),
-        updated_at=str(data.get("updated_at", "")),
-        facets={k: list(v) for k, v in data.get("facets", {}).items()},
+        name=m.name,
+        corpora=list(m.corpora),
+        n_documents=m.n_documents,
+        n_chunks=m.n_chunks,
+        embedding_model=m.embedding.model or "",
+        collection=m.collection,
+        store=m.store or "",
+        updated_at=m.updated_at or "",
+        facets={k: list(v) for k, v in m.facets.items()},
     )
 
 
 def index_status(name: str, config: Config) -> IndexStatus:
     """What index `name` holds; an unknown name raises NotFoundError listing the known indexes."""
-    return status_from_manifest(mf.read_manifest(name, config))
+    return status_from_manifest(mf.load_manifest(name, config))
 
 
 def list_indexes(config: Config) -> list[IndexStatus]:
@@ -69,19 +72,17 @@ def remove_index(name: str, config: Config) -> None:
     folder = mf.index_dir(name, config)
     if not _is_valid(name) or not folder.is_dir():
         raise unknown("index", name, mf.known_indexes(config))
-    data = mf.load_manifest(name, config) if (folder / mf.MANIFEST).is_file() else None
-    from assistant.index.build import _pending
-
-    collections = {*_pending(name, config)}
-    if data and same_store(data.get("store"), name, config):
-        collections.add(data["collection"])
+    data = mf.find_manifest(name, config) if (folder / mf.MANIFEST).is_file() else None
+    collections = {*pending_collections(name, config)}
+    if data and same_store(data.store, name, config):
+        collections.add(data.collection)
     if collections and (config.store.is_server or (folder / "chroma").is_dir()):
         client = open_client(name, config, create=False)
         try:
             for collection in collections:
                 delete_collection(client, collection)
         finally:
-            client.close()
+            close_client(client)
     shutil.rmtree(folder)
 
 

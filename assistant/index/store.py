@@ -73,6 +73,13 @@ def _unreachable(config: Config) -> StoreUnavailableError:
     )
 
 
+def close_client(client: ClientAPI) -> None:
+    """Release the client's files or connections (chromadb >= 1.x; ClientAPI's type does not declare it)."""
+    close = getattr(client, "close", None)
+    if close is not None:
+        close()
+
+
 def open_client(name: str, config: Config, *, create: bool = True) -> ClientAPI:
     """A Chroma client for index `name`: persistent on disk, or HTTP to the configured server."""
     import chromadb

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant import hub
+from assistant.atomic import replace_dir
 from assistant.config import Config
 from assistant.errors import ModelUnavailableError, unknown
 
@@ -167,13 +168,11 @@ def convert_gguf(gguf: Path, cache_dir: Path) -> Path:
 
 def _install(tmp: Path, target: Path, source: dict[str, Any]) -> None:
     """Move a finished conversion into place; another process may have finished the same one first."""
-    if target.exists():
-        if _is_current(target, source):
-            return  # a concurrent conversion won the race; ours is discarded by the caller
-        stale = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-        target.rename(stale)
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp.rename(target)
+    # Not atomic_dir: a concurrent conversion that is current is kept (ours is discarded by the caller);
+    # only a stale one is replaced.
+    if target.exists() and _is_current(target, source):
+        return
+    replace_dir(tmp, target)
 
 
 def _convert_into(gguf: Path, out: Path) -> None:

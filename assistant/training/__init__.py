@@ -4,8 +4,9 @@
     train_sft("medical", "medical-sft", config)            # adapters/medical-sft/ (peft + training.json + loss.png)
 
 `data` builds examples (packing, chat rendering, leakage check), `trainer` is the one (Q)LoRA loop
-(accelerate; checkpoints; resume), `adapters` lists, merges and attaches finished adapters, `entry`
-holds the two entry points. Tests: `.venv/bin/pytest tests/training -q`.
+(accelerate) with `checkpoints` (resume) and `record` (training.json, loss.png, the adapter folder),
+`adapters` deletes and merges finished adapters, `entry` holds the two entry points. Listing, reading
+and attaching adapters is the model layer's (`assistant.models.adapters`), re-exported here. Tests: `.venv/bin/pytest tests/training -q`.
 """
 
 from __future__ import annotations

@@ -11,12 +11,12 @@ Everything here is pure Python over a tokenizer: no model, no retrieval (RAFT pa
 from __future__ import annotations
 
 import random
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
+from assistant.text import words
 from assistant.types import QAItem, Source
 
 IGNORE = -100  # label of tokens that carry no loss (prompt, padding)
@@ -163,15 +163,12 @@ def render_sft(
 
 
 # ---------------------------------------------------------------- leakage
-_WORD = re.compile(r"[a-z0-9]+")
-
-
 def question_words(question: str) -> frozenset[str]:
-    return frozenset(_WORD.findall(question.lower()))
+    return frozenset(words(question))
 
 
 def _normalized(question: str) -> str:
-    return " ".join(_WORD.findall(question.lower()))
+    return " ".join(words(question))
 
 
 @dataclass(frozen=True)

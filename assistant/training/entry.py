@@ -8,7 +8,7 @@
 
 Both read prepared corpora (prepare them first: `assistant corpus prepare DOMAIN`), build examples with
 `training.data`, and hand them to the one trainer. They never retrieve: RAFT passages come from the
-caller (`workflows.train` passes a retriever-backed function).
+caller (`jobs.train.train` passes a retriever-backed function).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from typing import Any
 from assistant.config import Config, TrainingConfig
 from assistant.corpus import corpora_for, load_documents, load_qa
 from assistant.errors import InputError
+from assistant.models.adapters import AdapterInfo, adapter_path, base_fingerprint, get_adapter
 from assistant.prompts import base_messages, rag_messages, target_answer
-from assistant.training.adapters import AdapterInfo, adapter_path, base_fingerprint, get_adapter
 from assistant.training.data import (
     Example,
     SftStats,

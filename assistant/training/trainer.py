@@ -8,36 +8,34 @@ CPT and SFT differ only in their examples (packed blocks with labels on every to
 with labels on the answer): the model, the loop, the checkpoints and the outputs are the same.
 
 The run is written to `<adapters>/.NAME.run/` (checkpoints every `save_every` steps, each written to a
-temp folder and renamed, so a kill -9 leaves the last complete one) and only the finished adapter is
-renamed to `<adapters>/NAME/`: a failed run never leaves a half-written adapter under its final name.
+temp folder and renamed, so a kill -9 leaves the last complete one: `checkpoints`) and only the finished
+adapter is renamed to `<adapters>/NAME/` (`record`): a failed run never leaves a half-written adapter
+under its final name.
 `accelerate launch --multi_gpu --num_processes 2 ...` runs the same code as data parallel (torchrun under the
 hood; gloo on a CPU-only machine). Not `--cpu --num_processes 2`: accelerate 1.x then starts one process.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import math
-import os
 import random
 import shutil
 import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from assistant.config import TrainingConfig
 from assistant.errors import InputError
+from assistant.models.adapters import TRAINING_FILE, run_dir
+from assistant.training.checkpoints import RUN_STATE, latest_checkpoint, resume_point, save_checkpoint
 from assistant.training.data import IGNORE, Example
+from assistant.training.record import LOSS_PLOT, adapter_record, peak_memory_mb, plot_losses, write_adapter
 
 Kind = Literal["cpt", "sft"]
-TRAINING_FILE = "training.json"
-LOSS_PLOT = "loss.png"
-RUN_STATE = "run.json"
 
 
 @dataclass
@@ -55,10 +53,6 @@ class TrainJob:
     resume: bool = False
     pad_token_id: int = 0
     log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr, flush=True)
-
-
-def run_dir(out_dir: Path) -> Path:
-    return out_dir.parent / f".{out_dir.name}.run"
 
 
 def data_hash(examples: Sequence[Example]) -> str:
@@ -164,38 +158,6 @@ def _target_modules(spec: str) -> str | list[str]:
     return names
 
 
-# ---------------------------------------------------------------- checkpoints
-def latest_checkpoint(folder: Path) -> Path | None:
-    found = []
-    for p in folder.glob("checkpoint-*"):
-        if p.is_dir() and p.name.removeprefix("checkpoint-").isdigit() and (p / RUN_STATE).is_file():
-            found.append((int(p.name.removeprefix("checkpoint-")), p))
-    return max(found)[1] if found else None
-
-
-def _save_checkpoint(accelerator: Any, folder: Path, state: dict[str, Any], keep: int = 2) -> None:
-    """All processes save their part into a temp folder; the main one renames it into place."""
-    tmp = folder / f".tmp-checkpoint-{state['step']}"
-    if accelerator.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(tmp))
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        (tmp / RUN_STATE).write_text(json.dumps(state), encoding="utf-8")
-        final = folder / f"checkpoint-{state['step']}"
-        shutil.rmtree(final, ignore_errors=True)
-        tmp.rename(final)
-        done = sorted(
-            (int(p.name.removeprefix("checkpoint-")), p)
-            for p in folder.glob("checkpoint-*")
-            if p.name.removeprefix("checkpoint-").isdigit()
-        )
-        for _, old in done[:-keep]:
-            shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
-
-
 # ---------------------------------------------------------------- the loop
 def _batches(
     examples: Sequence[Example], batch_size: int, seed: int, epoch: int, pad: int, rank: int, world: int
@@ -258,22 +220,7 @@ def run_training(job: TrainJob) -> dict[str, Any]:
     fingerprint = data_hash(job.train)
 
     # ---- where to start
-    start_state: dict[str, Any] = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "history": [], "evals": [], "tokens": 0}
-    checkpoint = latest_checkpoint(folder) if folder.is_dir() else None
-    if checkpoint is not None and not job.resume and main:
-        job.log(f"an interrupted run of '{job.name}' was found ({checkpoint.name}); starting over (use --resume to continue it)")
-    if job.resume and checkpoint is not None:
-        saved = json.loads((checkpoint / RUN_STATE).read_text(encoding="utf-8"))
-        if saved.get("data_hash") != fingerprint or saved.get("world") != world:
-            raise InputError(
-                f"cannot resume '{job.name}': the training data or the number of processes changed since "
-                f"{checkpoint.name}; run without --resume to start over"
-            )
-        start_state = saved
-    else:
-        checkpoint = None
-        if main:
-            shutil.rmtree(folder, ignore_errors=True)
+    checkpoint, start_state = resume_point(job.name, job.resume, job.log, folder, fingerprint, world, main)
     accelerator.wait_for_everyone()
     if main:
         folder.mkdir(parents=True, exist_ok=True)
@@ -359,7 +306,7 @@ def run_training(job: TrainJob) -> dict[str, Any]:
                     if main:
                         bar.write(f"step {state['step']}: train loss {step_loss:.4f}, validation loss {val_loss:.4f}")
             if state["step"] % cfg.save_every == 0 and state["step"] < total_steps:
-                _save_checkpoint(accelerator, folder, state)
+                save_checkpoint(accelerator, folder, state)
             if state["step"] >= total_steps:
                 break
         else:
@@ -373,97 +320,45 @@ def run_training(job: TrainJob) -> dict[str, Any]:
     accelerator.wait_for_everyone()
     record: dict[str, Any] = {}
     if main:
-        record = {
-            "name": job.name,
-            "kind": job.kind,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "base": {"spec": job.base_spec, "path": str(job.base_path), "fingerprint": job.base_fingerprint},
-            "config": asdict(cfg),
-            "data": {**job.data, "train_examples": len(job.train), "val_examples": len(job.val), "data_hash": fingerprint},
-            "results": {
-                "steps": state["step"],
-                "epochs": round(state["step"] * cfg.grad_accum * world / max(1, per_epoch * world), 3),
-                "final_train_loss": state["history"][-1][1] if state["history"] else None,
-                "first_train_loss": state["history"][0][1] if state["history"] else None,
-                "final_val_loss": state["evals"][-1][1] if state["evals"] else None,
-                "train_loss": state["history"],
-                "val_loss": state["evals"],
-                "tokens": state["tokens"],
-                "tokens_per_second": round((state["tokens"] - tokens_at_start) / wall, 1) if wall > 0 else None,
-                "wall_seconds": round(wall, 1),
-                "resumed_from_step": start_state["step"] or None,
-                "peak_memory_mb": peak_memory_mb(),
-            },
-            "trainable_parameters": n_params,
-            "processes": world,
-            "device": str(accelerator.device),
-            "versions": _versions(),
-        }
-        tmp = job.out_dir.parent / f".{job.out_dir.name}.tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        try:
-            accelerator.unwrap_model(model).save_pretrained(tmp)
-            (tmp / TRAINING_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
-            plot_losses(record, tmp / LOSS_PLOT)
-            if job.out_dir.exists():
-                old = job.out_dir.parent / f".{job.out_dir.name}.old-{os.getpid()}"
-                job.out_dir.rename(old)
-                tmp.rename(job.out_dir)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                tmp.rename(job.out_dir)
-        except OSError as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise InputError(f"could not write the adapter to {job.out_dir}: {exc}") from None
-        except BaseException:  # a bug or Ctrl-C while writing: no half-written temp folder either
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        record = adapter_record(
+            name=job.name,
+            kind=job.kind,
+            base_spec=job.base_spec,
+            base_path=job.base_path,
+            base_fingerprint=job.base_fingerprint,
+            cfg=cfg,
+            data={**job.data, "train_examples": len(job.train), "val_examples": len(job.val), "data_hash": fingerprint},
+            state=state,
+            resumed_from_step=start_state["step"],
+            per_epoch=per_epoch,
+            world=world,
+            tokens_at_start=tokens_at_start,
+            wall=wall,
+            n_params=n_params,
+            device=str(accelerator.device),
+        )
+        write_adapter(accelerator.unwrap_model(model), record, job.out_dir)
         shutil.rmtree(folder, ignore_errors=True)
     accelerator.wait_for_everyone()
     return record
 
 
-def peak_memory_mb() -> float:
-    import resource
-
-    import torch
-
-    if torch.cuda.is_available():
-        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux: KiB
-
-
-def _versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    out = {}
-    for pkg in ("torch", "transformers", "peft", "bitsandbytes", "accelerate"):
-        with contextlib.suppress(md.PackageNotFoundError):
-            out[pkg] = md.version(pkg)
-    return out
-
-
-def plot_losses(record: dict[str, Any], path: Path) -> None:
-    """Training and validation loss against the step, as a PNG next to the adapter."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    res = record["results"]
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
-    if res["train_loss"]:
-        steps, losses = zip(*res["train_loss"], strict=True)
-        ax.plot(steps, losses, label="train", color="tab:blue", alpha=0.8)
-    if res["val_loss"]:
-        steps, losses = zip(*res["val_loss"], strict=True)
-        ax.plot(steps, losses, "o-", label="validation", color="tab:orange")
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("loss (cross-entropy per token)")
-    quant = "QLoRA 4-bit" if record["config"]["quantize"] else "LoRA"
-    ax.set_title(f"{record['name']} ({record['kind']}, {quant}) on {record['base']['spec']}", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+__all__ = [
+    "LOSS_PLOT",
+    "RUN_STATE",
+    "TRAINING_FILE",
+    "Kind",
+    "TrainJob",
+    "batches_per_epoch",
+    "collate",
+    "data_hash",
+    "evaluate",
+    "latest_checkpoint",
+    "length_grouped_batches",
+    "load_for_training",
+    "peak_memory_mb",
+    "plot_losses",
+    "run_dir",
+    "run_training",
+    "save_checkpoint",
+]

@@ -42,6 +42,7 @@ def test_prepare_writes_the_files_and_a_manifest(config: Config, notes: Path) ->
     folder = config.corpora_dir / "notes"
     assert report.path == folder
     assert sorted(p.name for p in folder.iterdir()) == [
+        ".lock",  # one preparer at a time (accelerate launch: every process prepares what is missing)
         "documents.jsonl",
         "manifest.json",
         "qa_test.jsonl",
@@ -152,3 +153,18 @@ def test_prepare_unknown_corpus_or_domain(config: Config, notes: Path) -> None:
     write_recipe(config, "legal", "files", [notes], domain="legal")
     with pytest.raises(NotFoundError, match=r"unknown domain 'legal' \(known: finance, medical\)"):
         prepare("legal", config, progress=False)
+
+
+def test_concurrent_prepares_of_one_corpus_both_succeed(config: Config, notes: Path) -> None:
+    """Two processes preparing the same corpus at once (each rank of `accelerate launch ... train` does):
+    the second waits for the first, neither removes the other's scratch files."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=prepare, args=("notes", config), kwargs={"progress": False}) for _ in range(3)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(60)
+    assert [proc.exitcode for proc in procs] == [0, 0, 0]
+    assert [d.id for d in load_documents("notes", config)] == ["notes:a", "notes:b"]

@@ -16,7 +16,16 @@ import assistant.index.build as build_mod
 from assistant.config import ChunkingConfig, Config, EmbeddingConfig
 from assistant.embeddings import load_embedder
 from assistant.errors import InputError, NotFoundError
-from assistant.index import build_index, index_status, list_indexes, read_manifest, remove_index
+from assistant.index import (
+    IndexManifest,
+    build_index,
+    index_fingerprint,
+    index_status,
+    list_indexes,
+    load_manifest,
+    read_manifest,
+    remove_index,
+)
 from assistant.index.store import get_collection, open_client
 from assistant.retrieval import Retriever
 from assistant.types import Document
@@ -78,8 +87,21 @@ def test_build_writes_manifest_collection_and_bm25(config: Config, home: Path) -
     assert not report.rebuilt
     folder = home / "indexes" / "t"
     assert {p.name for p in folder.iterdir()} == {"manifest.json", "chroma", "bm25", ".lock"}
-    m = json.loads((folder / "manifest.json").read_text())
+    text = (folder / "manifest.json").read_text()
+    m = json.loads(text)
     assert m == read_manifest("t", config)
+    assert list(m) == [
+        "format", "name", "corpora", "embedding", "chunking", "fingerprint", "store", "collection", "counts",
+        "corpus_hash", "facets", "created_at", "updated_at", "last_build", "assistant_version",
+    ]
+    typed = load_manifest("t", config)  # the typed reader writes back exactly the JSON on disk
+    assert text == json.dumps(typed.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    assert IndexManifest.from_dict({**m, "later": 1}).to_dict() == {**m, "later": 1}  # unknown keys kept
+    assert typed.collection == m["collection"] and typed.embedding.model == "hash:384" and typed.n_chunks == len(docs)
+    assert index_fingerprint("t", config) == {
+        "name": "t", "collection": m["collection"], "counts": m["counts"], "embedding": "hash:384",
+        "updated_at": m["updated_at"],
+    }
     assert m["name"] == "t" and m["corpora"] == ["med", "filings"]
     assert m["embedding"]["model"] == "hash:384" and m["embedding"]["dim"] == 384
     assert m["embedding"]["config"]["model"] == "hash:384"

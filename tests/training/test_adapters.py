@@ -147,3 +147,34 @@ def test_a_retrained_adapter_is_reloaded(home_config: Config, trained: Path) -> 
     assert (home_config.adapters_dir / "yes" / TRAINING_FILE).is_file()
     attach(gen, "yes", home_config)
     assert gen.generate(QUESTION, adapter="yes").text == "No."
+
+
+def test_the_record_is_typed_and_raft_is_known_from_it_not_the_name(config: Config) -> None:
+    """training.json read once into an AdapterRecord: with_context (RAFT) from the record, whatever the
+    name; unknown keys kept; domain_adapters newest first."""
+    import json
+
+    from assistant.models.adapters import AdapterRecord, domain_adapters
+
+    def write(name: str, created: str, with_context: bool, domain: str = "medical", kind: str = "sft") -> None:
+        folder = config.adapters_dir / name
+        folder.mkdir(parents=True)
+        record = {"name": name, "kind": kind, "created": created,
+                  "base": {"spec": "embedded:x", "path": "/m", "fingerprint": "f" * 16},
+                  "config": {"quantize": True}, "data": {"domain": domain, "corpora": ["pubmedqa"],
+                  "with_context": with_context, "train_examples": 8}, "results": {"steps": 2}, "later": {"a": 1}}
+        (folder / TRAINING_FILE).write_text(json.dumps(record, indent=2))
+
+    write("medical-raft", "2024-01-01T00:00:00", with_context=False)  # named raft, trained without passages
+    write("plain", "2024-02-01T00:00:00", with_context=True)  # trained --with-context
+    write("cpt", "2024-03-01T00:00:00", with_context=False, kind="cpt")
+    write("finance", "2024-04-01T00:00:00", with_context=False, domain="finance")
+    info = get_adapter(config, "plain")
+    assert info.with_context and info.is_raft and info.training.recipe == "raft" and info.domain == "medical"
+    assert not get_adapter(config, "medical-raft").is_raft
+    assert info.training.base.fingerprint == "f" * 16 and info.training.data.corpora == ("pubmedqa",)
+    on_disk = json.loads((info.path / TRAINING_FILE).read_text())
+    assert info.record == on_disk and AdapterRecord.from_dict(on_disk).to_dict() == on_disk  # "later" kept
+    assert info.summary()["with_context"] is True and info.summary()["train_examples"] == 8
+    assert [a.name for a in domain_adapters(config, "medical")] == ["plain", "medical-raft"]
+    assert [a.name for a in domain_adapters(config, "medical", kind="cpt")] == ["cpt"]

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from assistant.errors import InputError
+from assistant.training import record as record_module
 from assistant.training import trainer
 from assistant.training.trainer import LOSS_PLOT, TRAINING_FILE, run_dir, run_training
 from tests.training.conftest import answer_examples, job, quick
@@ -123,14 +124,14 @@ class Interrupted(KeyboardInterrupt):
 
 def interrupt_after_checkpoint(monkeypatch: pytest.MonkeyPatch, at_step: int) -> None:
     """Ctrl-C right after the checkpoint of `at_step` is on disk."""
-    save = trainer._save_checkpoint
+    save = trainer.save_checkpoint
 
     def save_then_stop(accelerator: Any, folder: Path, state: dict[str, Any], keep: int = 2) -> None:
         save(accelerator, folder, state, keep)
         if state["step"] == at_step:
             raise Interrupted
 
-    monkeypatch.setattr(trainer, "_save_checkpoint", save_then_stop)
+    monkeypatch.setattr(trainer, "save_checkpoint", save_then_stop)
 
 
 def test_resume_continues_from_the_last_checkpoint(
@@ -199,7 +200,7 @@ def test_a_failed_write_leaves_the_previous_adapter_and_no_temp_folder(
     def broken(record: dict[str, Any], path: Path) -> None:
         raise error
 
-    monkeypatch.setattr(trainer, "plot_losses", broken)
+    monkeypatch.setattr(record_module, "plot_losses", broken)
     expected = InputError if isinstance(error, OSError) else RuntimeError
     with pytest.raises(expected):
         run_training(job(tiny_model_dir, out, train, quick(max_steps=2)))

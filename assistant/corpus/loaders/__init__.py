@@ -22,7 +22,7 @@ from assistant.errors import unknown
 from assistant.types import Document, QAItem
 
 if TYPE_CHECKING:
-    from assistant.corpus.recipes import Recipe
+    from assistant.corpus.recipe import Recipe
 
 # Beyond this many warnings of one kind a loader reports the rest as a count: a folder of 5,000
 # images should not print 5,000 lines.

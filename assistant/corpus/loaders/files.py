@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 PDF = (".pdf",)
 TEXT = (".txt", ".md", ".markdown")
 HTML = (".html", ".htm")
-SUPPORTED = PDF + TEXT + HTML
+SUPPORTED = PDF + TEXT + HTML  # the one list: the document jobs, the app and this loader read it
+SUPPORTED_LABEL = "PDF, txt, md or html"  # SUPPORTED as messages and the app name it
 
 # BOEING_2022_10K, JOHNSON_JOHNSON_2022_10K, ULTABEAUTY_2023Q4_EARNINGS
 FILING_NAME = re.compile(r"^(?P<company>.+?)_(?P<year>(?:19|20)\d{2})(?P<quarter>Q[1-4])?_(?P<form>[A-Za-z0-9-]+)$")

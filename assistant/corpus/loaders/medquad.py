@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING
 
 from assistant.corpus.loaders import LoadResult, files_under, progress_bar, register_loader
 from assistant.errors import ConfigError, InputError
-from assistant.types import Document, QAItem, Split
+from assistant.types import Document, MetaValue, QAItem, Split
 
 if TYPE_CHECKING:
-    from assistant.corpus.recipes import Recipe
+    from assistant.corpus.recipe import Recipe
 
 DEFAULT_TEST_FRACTION = 0.1
 # Tag names, lower-cased: most files use <Document><Focus><QAPairs><QAPair><Question><Answer>, four NINDS
@@ -154,7 +154,7 @@ def load_medquad(sources: list[Path], recipe: Recipe, progress: bool) -> LoadRes
             pid = pair.get("pid") or question_el.get("qid", "").rsplit("-", 1)[-1] or str(number)
             qtype = question_el.get("qtype", "")
             doc_id = f"{corpus}:{source}_{entry.stem}-{pid}"
-            meta = {"focus": focus, "qtype": qtype, "source": source, "document": page, "file": str(entry)}
+            meta: dict[str, MetaValue] = {"focus": focus, "qtype": qtype, "source": source, "document": page, "file": str(entry)}
             documents.append(Document(doc_id, corpus, title=question, text=answer, locator=url, metadata=meta))
             qa.append(
                 QAItem(

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 from assistant.corpus.loaders import LoadResult, files_under, progress_bar, register_loader
 from assistant.errors import InputError
-from assistant.types import Document, QAItem
+from assistant.types import Document, MetaValue, QAItem
 
 if TYPE_CHECKING:
-    from assistant.corpus.recipes import Recipe
+    from assistant.corpus.recipe import Recipe
 
 OPTIONS = ("yes", "no", "maybe")
 
@@ -84,7 +84,7 @@ def load_pubmedqa(sources: list[Path], recipe: Recipe, progress: bool) -> LoadRe
                 label = str(labels[i]).strip() if i < len(labels) and labels[i] else ""
                 sections.append(f"{label}: {text}" if label else text)
             year = _year(rec.get("YEAR"))
-            meta: dict[str, str | int] = {"pmid": str(pmid), "source": "pubmedqa"}
+            meta: dict[str, MetaValue] = {"pmid": str(pmid), "source": "pubmedqa"}
             if year is not None:
                 meta["year"] = year
             meshes = [str(m) for m in rec.get("MESHES") or []]

@@ -23,7 +23,7 @@ from assistant.errors import InputError
 from assistant.types import Document, QAItem, Split
 
 if TYPE_CHECKING:
-    from assistant.corpus.recipes import Recipe
+    from assistant.corpus.recipe import Recipe
 
 TITLE_CHARS = 80
 
