@@ -16,21 +16,53 @@ generator is also shared by every Assistant in the process), so asking many ques
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from assistant.config import Config, load_config
-from assistant.errors import AssistantError, NotFoundError
-from assistant.strategies import DESCRIPTIONS, AskOptions, Strategy, StrategyContext, get_strategy
+from assistant.errors import AssistantError, ConfigError, InputError, NotFoundError
+from assistant.strategies import (
+    AUTO,
+    DESCRIPTIONS,
+    AskOptions,
+    Prepared,
+    StrategyContext,
+    check_question,
+    check_spec,
+    get_strategy,
+)
 from assistant.types import Answer, Source
 
 if TYPE_CHECKING:
     from assistant.models import Generation, Generator
     from assistant.retrieval import Retriever
+
+
+@dataclass
+class Question:
+    """A question on its way through `Assistant`: prepared (routed, retrieved, prompt rendered), then
+    generated once, then finished. `Assistant.prepare` makes it; `complete` ends it."""
+
+    prepared: Prepared
+    options: AskOptions
+    ctx: StrategyContext
+    start: float  # perf_counter() when it was asked
+    loaded: float  # seconds spent loading the model and the index for it
+    generation: Generation | None = None
+
+    @property
+    def has_prompt(self) -> bool:
+        """False when there is nothing to generate (e.g. nothing retrieved: the answer says why)."""
+        return self.prepared.has_prompt
+
+    @property
+    def answer(self) -> Answer:
+        """The answer so far (sources, strategy, reason, warnings); complete() fills in the text."""
+        return self.prepared.answer
 
 
 class Assistant:
@@ -69,7 +101,8 @@ class Assistant:
             )
         return Retriever.open(self.index_name, self.config)
 
-    def _context(self) -> StrategyContext:
+    def strategy_context(self) -> StrategyContext:
+        """What strategies read: the config, the domain, and the model and index (loaded on first use)."""
         return StrategyContext(
             config=self.config,
             domain=self.domain,
@@ -77,14 +110,26 @@ class Assistant:
             get_retriever=lambda: self.retriever,
         )
 
+    def available_strategies(self) -> list[str]:
+        """The strategy specs that can answer in this domain now ("auto" first): no RAG without an index,
+        no few-shot without training questions, adapters that exist."""
+        from assistant.strategies import available_strategies
+
+        return available_strategies(self.domain.name, self.config)
+
     def warm_up(self, strategy: str | None = None) -> None:
         """Load now what the first question with `strategy` (default: config.default_strategy) would pay for:
         the model, and as the strategy needs them the index, an adapter, the few-shot pool, the router."""
-        _, chosen, _, ctx = self._begin(strategy, AskOptions())
-        warm = getattr(chosen, "warm_up", None)
-        if warm is not None:
-            with self._lock:
-                warm(ctx)
+        spec = check_spec(strategy or self.config.default_strategy)
+        ctx = self.strategy_context()
+        with self._lock:
+            _ = self.generator
+            if spec == AUTO:
+                from assistant.routing import warm_up
+
+                warm_up(ctx)
+            else:
+                get_strategy(spec).warm_up(ctx)
 
     @staticmethod
     def strategies() -> dict[str, str]:
@@ -107,35 +152,106 @@ class Assistant:
         `adapter` names a trained adapter for the strategies "adapter" and "rag+adapter"; it is loaded
         onto the shared base model once and switched per question.
         """
-        start = time.perf_counter()
-        spec, chosen, options, ctx = self._begin(strategy, AskOptions(
-            top_k=top_k, mode=mode, filters=filters, max_new_tokens=max_new_tokens, adapter=adapter))
-        loaded = time.perf_counter() - start
-        return self._finish(chosen.answer(ctx, question, options), strategy, spec, start, loaded)
+        options = AskOptions(top_k=top_k, mode=mode, filters=filters, max_new_tokens=max_new_tokens, adapter=adapter)
+        return self.complete(self.prepare(question, strategy=strategy, options=options))
 
-    def _begin(self, strategy: str | None, options: AskOptions) -> tuple[str, Strategy, AskOptions, StrategyContext]:
-        """The strategy spec and object, and a context with the model (and index) loaded."""
-        spec = strategy or self.config.default_strategy
-        chosen = get_strategy(spec)
+    def ask_stream(
+        self,
+        question: str,
+        *,
+        strategy: str | None = None,
+        top_k: int | None = None,
+        mode: str | None = None,
+        filters: Mapping[str, str | Sequence[str]] | None = None,
+        max_new_tokens: int | None = None,
+        adapter: str | None = None,
+    ) -> Iterator[str | Answer]:
+        """`ask`, streamed: yields the reply's text pieces as the model writes them, then the final Answer.
+
+        The same steps as `ask` (route, prepare, one generation, finish); the strategy finishes the answer
+        from the streamed reply (RAG checks and adds citation markers), so the final `Answer.text` may differ
+        from the joined pieces. Input errors raise on the first `next()`.
+        """
+        options = AskOptions(top_k=top_k, mode=mode, filters=filters, max_new_tokens=max_new_tokens, adapter=adapter)
+        prepared = self.prepare(question, strategy=strategy, options=options)
+        yield from self._generate(prepared, stream=True)
+        yield self._finish(prepared)
+
+    def prepare(self, question: str, *, strategy: str | None = None, options: AskOptions | None = None) -> Question:
+        """Everything before generation: the question checked, the router's decision ("auto"), the model
+        (and index) loaded, retrieval and the prompt. `complete` generates and finishes it; the evaluation
+        scores answer options on it in between (`score_options`)."""
+        start = time.perf_counter()
+        options = options or AskOptions()
+        spec = check_spec(strategy or self.config.default_strategy)
+        question = check_question(question)
+        if spec == AUTO and options.adapter:
+            raise ConfigError(f"strategy 'auto' chooses adapters itself; for --adapter {options.adapter} choose "
+                              "--strategy adapter or rag+adapter")
+        chosen = None if spec == AUTO else get_strategy(spec)
+        ctx = self.strategy_context()
         # cached_property is not thread-safe: load the model and index under one lock (once per Assistant)
         with self._lock:
-            ctx = self._context()
-            if chosen.uses_retrieval and spec != "auto":  # auto answers without an index (base), and says so
+            if chosen is not None and chosen.uses_retrieval:  # auto answers without an index (base), and says so
                 _ = self.retriever
             _ = self.generator
-        return spec, chosen, options, ctx
+        loaded = time.perf_counter() - start
+        decision = None
+        if chosen is None:
+            from assistant.routing import route
 
-    def _finish(self, answer: Answer, requested: str | None, spec: str, start: float, loaded: float) -> Answer:
-        """Name the strategy and why, the timings, and what the index searched does not hold yet."""
-        if spec == "auto":  # the router set the strategy it chose and its reason
-            answer.reason = f"auto -> {answer.reason}"
+            decision, signals = route(ctx, question, options.filters)
+            chosen = get_strategy(decision.strategy)
+        prepared = chosen.prepare(ctx, question, options)
+        answer = prepared.answer
+        if decision is None:
+            why = "requested" if strategy else "the configured default strategy (config: default_strategy)"
+            answer.strategy, answer.reason = spec, f"{spec}: {why}"
         else:
-            why = "requested" if requested else "the configured default strategy (config: default_strategy)"
-            answer.strategy = spec
-            answer.reason = f"{spec}: {why}"
-        if loaded > 0.05:  # the first question pays for loading the model and the index
-            answer.timings["load"] = loaded
-        answer.timings["total"] = time.perf_counter() - start
+            answer.strategy, answer.reason = decision.strategy, f"auto -> {decision.reason}"
+            answer.timings["route"] = time.perf_counter() - start - loaded
+            if decision.index_missing:
+                answer.warnings.append(f"no index for '{self.domain.name}': answered without retrieval")
+            answer.details["signals"] = signals.to_dict()
+        return Question(prepared, options, ctx, start, loaded)
+
+    def score_options(self, question: Question, replies: Sequence[str]) -> list[float]:
+        """Log-likelihood of each reply as the model's answer to the prepared prompt (with its adapter)."""
+        prepared = question.prepared
+        if prepared.prompt is None:
+            raise InputError("nothing to score: this question has no prompt (see the answer's warnings)")
+        return self.generator.score_options(prepared.prompt, replies, adapter=prepared.adapter)
+
+    def complete(self, question: Question) -> Answer:
+        """Generate the prepared question's reply (once) and finish the Answer."""
+        for _ in self._generate(question, stream=False):
+            pass
+        return self._finish(question)
+
+    def _generate(self, question: Question, *, stream: bool) -> Iterator[str]:
+        """The one generation call: streamed pieces are yielded (plain: none); the Generation is kept."""
+        prepared = question.prepared
+        if prepared.prompt is None:
+            return
+        generator = self.generator
+        start = time.perf_counter()
+        max_new, adapter = prepared.new_tokens(question.options), prepared.adapter
+        if stream:
+            pieces = generator.stream(prepared.prompt, max_new_tokens=max_new, adapter=adapter)
+            with contextlib.closing(pieces):  # a consumer that stops early stops the generation
+                yield from pieces
+            question.generation = pieces.result
+        else:
+            question.generation = generator.generate(prepared.prompt, max_new_tokens=max_new, adapter=adapter)
+        prepared.answer.timings["generate"] = time.perf_counter() - start
+
+    def _finish(self, question: Question) -> Answer:
+        """The strategy's finish (citations, warnings), the timings, and what the index does not hold yet."""
+        prepared = question.prepared
+        answer = prepared.strategy.finish(question.ctx, prepared, question.generation)
+        if question.loaded > 0.05:  # the first question pays for loading the model and the index
+            answer.timings["load"] = question.loaded
+        answer.timings["total"] = time.perf_counter() - question.start
         if answer.sources:
             self._note_missing_corpora(answer)
         return answer
@@ -156,50 +272,6 @@ class Assistant:
                 f"`assistant index build {self.index_name}`): this answer searched {', '.join(held)} only"
             )
 
-    def ask_stream(
-        self,
-        question: str,
-        *,
-        strategy: str | None = None,
-        top_k: int | None = None,
-        mode: str | None = None,
-        filters: Mapping[str, str | Sequence[str]] | None = None,
-        max_new_tokens: int | None = None,
-        adapter: str | None = None,
-    ) -> Iterator[str | Answer]:
-        """`ask`, streamed: yields the reply's text pieces as the model writes them, then the final Answer.
-
-        The strategy prepares the prompt (routing, retrieval) as in `ask`; the generation is streamed; then
-        the strategy completes the answer from the streamed text (RAG checks and adds citation markers), so
-        the final `Answer.text` may differ from the joined pieces. Input errors raise on the first `next()`.
-        `usage["output_tokens"]` is the streamed text re-tokenized (the stream does not count its tokens),
-        so it and the "cut at N tokens" warning may differ slightly from `ask`'s.
-        """
-        start = time.perf_counter()
-        spec, chosen, options, ctx = self._begin(strategy, AskOptions(
-            top_k=top_k, mode=mode, filters=filters, max_new_tokens=max_new_tokens, adapter=adapter))
-        generator = self.generator
-        loaded = time.perf_counter() - start
-        prepared = chosen.prepare(ctx, question, options)
-        streamed = 0.0
-        if prepared.messages:
-            max_new = options.max_new_tokens if options.max_new_tokens is not None else prepared.max_new_tokens
-            gen_start = time.perf_counter()
-            pieces: list[str] = []
-            stream = generator.stream(prepared.messages, max_new_tokens=max_new, adapter=prepared.adapter)
-            with contextlib.closing(stream):  # a consumer that stops early stops the generation
-                for piece in stream:
-                    pieces.append(piece)
-                    yield piece
-            streamed = time.perf_counter() - gen_start
-            done = _streamed_generation(generator, prepared.messages, "".join(pieces), max_new, streamed)
-            # `complete` generates through ctx: hand it the streamed text instead of generating again
-            ctx = dataclasses.replace(ctx, get_generator=lambda: _Replay(generator, done))
-        answer = chosen.complete(ctx, prepared, options)
-        if prepared.messages:
-            answer.timings["generate"] = streamed
-        yield self._finish(answer, strategy, spec, start, loaded)
-
     def retrieve(
         self,
         question: str,
@@ -209,37 +281,6 @@ class Assistant:
         filters: Mapping[str, str | Sequence[str]] | None = None,
     ) -> list[Source]:
         """The passages the index returns for `question`, without generating an answer."""
-        from assistant.strategies import check_question
-
         with self._lock:
             retriever = self.retriever
         return retriever.retrieve(check_question(question), top_k=top_k, mode=mode, filters=filters)
-
-
-def _streamed_generation(
-    generator: Generator, messages: list[dict[str, str]], text: str, max_new: int | None, seconds: float
-) -> Generation:
-    """The Generation that `generate` would have returned for a streamed reply (stream and generate share
-    decoding and the visible-text rule, so the texts are equal)."""
-    from assistant.models import Generation
-
-    n_prompt = len(generator.prompt_ids(messages))
-    wanted = max_new if max_new is not None else generator.config.max_new_tokens
-    limit = max(1, min(wanted, generator.context_length - n_prompt))
-    n_out = min(generator.count_tokens(text), limit)  # re-tokenized: the stream does not report its count
-    return Generation(text, n_prompt, n_out, seconds, "length" if n_out >= limit else "stop")
-
-
-class _Replay:
-    """The generator as `Strategy.complete` sees it after streaming: `generate` returns the streamed reply;
-    everything else (name, tokenizer, adapters) is the real generator's."""
-
-    def __init__(self, generator: Generator, generation: Generation) -> None:
-        self._generator = generator
-        self._generation = generation
-
-    def generate(self, messages: object, **kwargs: object) -> Generation:
-        return self._generation
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._generator, name)

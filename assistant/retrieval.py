@@ -33,7 +33,7 @@ from assistant.errors import ConfigError, InputError, NotFoundError
 from assistant.index import manifest as mf
 from assistant.index.bm25 import NOT_FILTERS, Bm25Index, is_complete
 from assistant.index.status import IndexStatus, status_from_manifest
-from assistant.index.store import chroma_dir, get_collection, open_client, store_label
+from assistant.index.store import chroma_dir, close_client, get_collection, open_client, store_label
 from assistant.types import MetaValue, Source
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ class Retriever:
         self,
         name: str,
         config: Config,
-        manifest: dict[str, Any],
+        manifest: mf.IndexManifest,
         embedder: Embedder,
         client: ClientAPI,
         collection: Collection,
@@ -85,11 +85,10 @@ class Retriever:
     @classmethod
     def open(cls, name: str, config: Config) -> Retriever:
         """Load index `name`: its manifest, the embedder that built it, its collection and BM25 index."""
-        data = mf.read_manifest(name, config)
-        emb = data.get("embedding", {})
+        data = mf.load_manifest(name, config)
         # The fields that shape the vectors come from the manifest (an index is queried with the model that
         # built it); the others (e.g. worker threads) from the current config.
-        stored = emb.get("config", {})
+        stored = data.embedding.config
         try:
             embedding = dataclasses.replace(
                 config.embedding, **{k: stored[k] for k in VECTOR_FIELDS if k in stored}
@@ -97,32 +96,37 @@ class Retriever:
         except (TypeError, ConfigError) as exc:
             raise ConfigError(f"index '{name}': embedding config in its manifest is not usable ({exc})") from None
         embedder = load_embedder(embedding)
-        if embedder.name != emb.get("model"):
+        if embedder.name != data.embedding.model:
             raise ConfigError(
-                f"index '{name}' was built with '{emb.get('model')}' but its config now loads '{embedder.name}': "
+                f"index '{name}' was built with '{data.embedding.model}' but its config now loads '{embedder.name}': "
                 f"rebuild it with `assistant index build {name} --rebuild`"
             )
         rebuild = f"rebuild it with `assistant index build {name}`"
         if not config.store.is_server and not chroma_dir(name, config).is_dir():
             raise NotFoundError(f"index '{name}': no vectors at {chroma_dir(name, config)}: {rebuild}")
         client = open_client(name, config, create=False)
-        collection = get_collection(client, data["collection"])
+        collection = get_collection(client, data.collection)
         if collection is None:
-            client.close()
+            close_client(client)
             where = store_label(name, config)
-            built = data.get("store")
+            built = data.store
             hint = f" (it was built in {built})" if built != where else ""
             raise NotFoundError(
-                f"index '{name}': collection '{data['collection']}' is not in {where}{hint}: {rebuild}"
+                f"index '{name}': collection '{data.collection}' is not in {where}{hint}: {rebuild}"
             )
-        path = mf.index_dir(name, config) / "bm25" / data["collection"]
+        path = mf.index_dir(name, config) / "bm25" / data.collection
         if not is_complete(path):
-            client.close()
+            close_client(client)
             raise NotFoundError(f"index '{name}': its BM25 index is missing ({path}): {rebuild}")
         return cls(name, config, data, embedder, client, collection, Bm25Index.load(path))
 
     def close(self) -> None:
-        self._client.close()
+        close_client(self._client)
+
+    def forget_recent(self) -> None:
+        """Drop the cached candidates of recent queries (benchmarks that time a search from scratch)."""
+        with self._recent_lock:
+            self._recent.clear()
 
     def __enter__(self) -> Retriever:
         return self
@@ -303,7 +307,7 @@ class Retriever:
                     chunk_id=cid,
                     corpus=str(meta.get("corpus", "")),
                     similarity=similarity,
-                    metadata={k: v for k, v in meta.items() if k not in _HIDDEN_META},
+                    metadata={k: v for k, v in meta.items() if k not in _HIDDEN_META and isinstance(v, str | int | float | bool)},
                 )
             )
         return out

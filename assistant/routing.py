@@ -2,7 +2,8 @@
 indexes, the evaluated accuracies), the policy in use, and the decision `Assistant.ask` answers with.
 
     from assistant.routing import route, show_router
-    decision, signals = route(ctx, "Do statins reduce mortality?")          # what strategy "auto" runs
+    decision, signals = route(ctx, "Do statins reduce mortality?")   # what Assistant.prepare runs for "auto"
+    decision.strategy, decision.reason, decision.index_missing
 
 Signals cost one probe of the domain's index (the candidates a hybrid retrieval searches anyway, kept
 for it), a nearest-neighbour lookup in each other domain's index and a few dot products. The learned
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +27,7 @@ from assistant.router.policy import Decision, RulePolicy
 from assistant.router.signals import Signals, domain_of, question_type, retrieval_signals
 
 if TYPE_CHECKING:
+    from assistant.models.adapters import AdapterInfo
     from assistant.retrieval import Retriever
     from assistant.router.learned import LearnedPolicy
     from assistant.strategies import StrategyContext
@@ -39,14 +42,15 @@ def policy_path(domain: str, config: Config) -> Path:
 
 
 def current_fingerprint(domain: str, config: Config) -> dict[str, Any]:
-    """What a learned policy depends on: the generation model and the index it routes over."""
-    from assistant.index.manifest import read_manifest
+    """What a learned policy depends on: the generation model and the index it routes over (the same
+    identity the evaluation records keep, see assistant.index.manifest.index_fingerprint)."""
+    from assistant.index.manifest import index_fingerprint
 
     try:
-        m = read_manifest(domain, config)
+        index = index_fingerprint(domain, config)
     except NotFoundError:
-        m = {}
-    return {"model": config.generation.model, "index": m.get("collection"), "embedding": m.get("embedding", {}).get("model")}
+        index = {}
+    return {"model": config.generation.model, "index": index.get("collection"), "embedding": index.get("embedding")}
 
 
 def _cached(key: tuple[str, str], make: Callable[[], Any]) -> Any:
@@ -84,10 +88,19 @@ def load_policy(domain: str, config: Config) -> tuple[RulePolicy | LearnedPolicy
 
 
 def domain_adapters(domain: str, config: Config) -> tuple[str, ...]:
-    """The domain's SFT adapters, newest first (RAFT ones are told apart by the policy by name)."""
-    from assistant.training.adapters import domain_adapters as adapters_of
+    """The domain's SFT adapters, newest first."""
+    return tuple(a.name for a in _adapter_infos(domain, config))
 
-    return tuple(a.name for a in adapters_of(config, domain))
+
+def context_adapters(domain: str, config: Config) -> tuple[str, ...]:
+    """Those of the domain's SFT adapters trained with retrieved passages (RAFT), as their records say."""
+    return tuple(a.name for a in _adapter_infos(domain, config) if a.is_raft)
+
+
+def _adapter_infos(domain: str, config: Config) -> list[AdapterInfo]:
+    from assistant.models.adapters import domain_adapters as adapters_of
+
+    return adapters_of(config, domain)
 
 
 def evaluated_accuracy(domain: str, config: Config, adapters: Sequence[str]) -> dict[str, float]:
@@ -140,12 +153,14 @@ def signals_for(
     filters: Mapping[str, Any] | None = None,
     adapters: Sequence[str] = (),
     accuracy: Mapping[str, float] | None = None,
+    context: Sequence[str] = (),
 ) -> tuple[Signals, dict[str, float]]:
-    """The question's Signals, and its nearest-neighbour similarity to every domain with an index."""
+    """The question's Signals, and its nearest-neighbour similarity to every domain with an index.
+    `context`: those of `adapters` trained with retrieved passages."""
     qtype = question_type(question)
     if retriever is None:
         return Signals(domain, 1.0, question_type=qtype, adapters=tuple(adapters),
-                       adapter_accuracy=dict(accuracy or {})), {}
+                       adapter_accuracy=dict(accuracy or {}), context_adapters=tuple(context)), {}
     probe = retriever.probe(question, filters=filters)
     doc = lambda hits: [(cid.rpartition("#")[0] or cid, s) for cid, s in hits]  # noqa: E731
     top, gap, agreement = retrieval_signals(doc(probe.dense), doc(probe.lexical))
@@ -159,19 +174,22 @@ def signals_for(
     own = chosen == domain
     signals = Signals(
         chosen, sim, top if own else None, gap if own else None, agreement if own else None, qtype,
-        tuple(adapters) if own else (), dict(accuracy or {}) if own else {},
+        tuple(adapters) if own else (), dict(accuracy or {}) if own else {}, tuple(context) if own else (),
     )
     return signals, sims
 
 
-def _setup(domain: str, config: Config) -> tuple[tuple[str, ...], dict[str, float], tuple[Any, str]]:
-    """What routing a domain's questions reads once per process: its adapters, their evaluated accuracy,
-    the policy in use, and the other domains' retrievers (for the out-of-domain signal)."""
-    adapters = _cached(("adapters", f"{config.home}:{domain}"), lambda: domain_adapters(domain, config))
-    accuracy = _cached(("accuracy", f"{config.home}:{domain}"), lambda: evaluated_accuracy(domain, config, adapters))
-    policy = _cached(("policy", f"{config.home}:{domain}"), lambda: load_policy(domain, config))
+def _setup(domain: str, config: Config) -> tuple[tuple[str, ...], tuple[str, ...], dict[str, float], tuple[Any, str]]:
+    """What routing a domain's questions reads once per process: its adapters (and which read retrieved
+    passages), their evaluated accuracy, the policy in use, and the other domains' retrievers (for the
+    out-of-domain signal)."""
+    key = f"{config.home}:{domain}"
+    adapters = _cached(("adapters", key), lambda: domain_adapters(domain, config))
+    context = _cached(("context_adapters", key), lambda: context_adapters(domain, config))
+    accuracy = _cached(("accuracy", key), lambda: evaluated_accuracy(domain, config, adapters))
+    policy = _cached(("policy", key), lambda: load_policy(domain, config))
     other_retrievers(domain, config)
-    return adapters, accuracy, policy
+    return adapters, context, accuracy, policy
 
 
 def warm_up(ctx: StrategyContext) -> None:
@@ -182,20 +200,18 @@ def warm_up(ctx: StrategyContext) -> None:
 
 
 def route(ctx: StrategyContext, question: str, filters: Mapping[str, Any] | None = None) -> tuple[Decision, Signals]:
-    """Decide the strategy for `question` in the context's domain, with the reason."""
-    from assistant.strategies import check_question
-
-    question = check_question(question)
+    """Decide the strategy for `question` (already through `check_question`) in the context's domain."""
     config, domain = ctx.config, ctx.domain.name
     try:
         retriever: Retriever | None = ctx.get_retriever()
     except NotFoundError:
         retriever = None
-    adapters, accuracy, (policy, which) = _setup(domain, config)
+    adapters, context, accuracy, (policy, which) = _setup(domain, config)
     signals, sims = signals_for(question, domain, retriever, config, filters=filters, adapters=adapters,
-                                accuracy=accuracy)
+                                accuracy=accuracy, context=context)
     if retriever is None:
-        decision = Decision("base", f"base: the '{domain}' index is not built (`assistant index build {domain}`)")
+        decision = Decision("base", f"base: the '{domain}' index is not built (`assistant index build {domain}`)",
+                            domain, index_missing=True)
     elif signals.domain is None:
         decision = RULES.decide(signals)
     elif signals.domain != domain:
@@ -203,18 +219,19 @@ def route(ctx: StrategyContext, question: str, filters: Mapping[str, Any] | None
                             f"{sims[signals.domain]:.2f} vs {domain} {sims[domain]:.2f}): base model, no retrieval")
     else:
         decision = policy.decide(signals) if isinstance(policy, RulePolicy) else policy.decide(
-            signals, available=available_specs(domain, config, adapters))
-    return Decision(decision.strategy, f"{decision.reason} [policy: {which}]"), signals
+            signals, available=_cached(("available", f"{config.home}:{domain}"), lambda: available_specs(domain, config)))
+    return replace(decision, reason=f"{decision.reason} [policy: {which}]", domain=signals.domain,
+                   index_missing=retriever is None), signals
 
 
-def available_specs(domain: str, config: Config, adapters: Sequence[str]) -> set[str]:
-    from assistant.strategies import STRATEGIES
+def available_specs(domain: str, config: Config) -> set[str]:
+    """The specs a learned policy may choose: what can answer in the domain now (every fewshot:K), with
+    the domain's own SFT adapters only (the router routes to those, see domain_adapters)."""
+    from assistant.strategies import AUTO, available_strategies, expand_fewshot
 
-    names = {n for n in STRATEGIES if n not in ("adapter", "rag+adapter", "auto", "fewshot")}
-    return names | {"fewshot:1", "fewshot:2", "fewshot:3", "fewshot:4", "fewshot:5", "fewshot:6"} | {
-        f"{kind}:{a}" for a in adapters for kind in ("adapter", "rag+adapter")}
-
-
+    own = set(domain_adapters(domain, config))
+    specs = set(expand_fewshot(available_strategies(domain, config))) - {AUTO}
+    return {s for s in specs if (adapter := Decision(s, "").adapter) is None or adapter in own}
 
 
 def show_router(domain: str, config: Config) -> dict[str, Any]:
@@ -227,5 +244,5 @@ def show_router(domain: str, config: Config) -> dict[str, Any]:
     return info
 
 
-
-__all__ = ["load_policy", "policy_path", "route", "show_router", "signals_for", "warm_up"]
+__all__ = ["RULES", "accuracy_where_evaluated", "available_specs", "clear_cache", "context_adapters", "current_fingerprint",
+           "domain_adapters", "load_policy", "policy_path", "route", "show_router", "signals_for", "warm_up"]

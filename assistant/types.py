@@ -129,7 +129,9 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)  # seconds: retrieve, generate, total
     warnings: list[str] = field(default_factory=list)
     model: str = ""
-    usage: dict[str, int] = field(default_factory=dict)  # prompt_tokens, output_tokens
+    prompt_tokens: int = 0  # the prompt as the model read it
+    output_tokens: int = 0  # the reply as the model wrote it (before citation markers were checked)
+    finish_reason: str = ""  # "stop" (end of turn or a stop string), "length" (cut at max_new_tokens), "" (nothing generated)
     citations: list[int] = field(default_factory=list)  # 1-based source numbers cited in `text`
     domain: str = ""
     details: dict[str, Any] = field(default_factory=dict)  # strategy-specific, e.g. few-shot demonstration ids
@@ -143,4 +145,7 @@ class Answer:
     def from_dict(cls, data: dict[str, Any]) -> Answer:
         data = dict(data)
         data["sources"] = [Source.from_dict(s) for s in data.get("sources", [])]
+        usage = data.pop("usage", None) or {}  # answers saved before the token counts were fields
+        data.setdefault("prompt_tokens", usage.get("prompt_tokens", 0))
+        data.setdefault("output_tokens", usage.get("output_tokens", 0))
         return cls(**data)

@@ -199,9 +199,26 @@ def test_greedy_is_deterministic(gen: Generator) -> None:
 
 
 def test_stream_joins_to_the_generated_text(gen: Generator) -> None:
-    pieces = list(gen.stream(QUESTION))
+    stream = gen.stream(QUESTION)
+    assert stream.result is None
+    pieces = list(stream)
     assert len(pieces) > 1
-    assert "".join(pieces) == gen.generate(QUESTION).text
+    plain = gen.generate(QUESTION)
+    assert "".join(pieces) == plain.text
+    # the stream's own Generation: counted by the model, not re-tokenized from the text
+    result = stream.result
+    assert result is not None and (result.text, result.prompt_tokens, result.output_tokens, result.finish_reason) == (
+        plain.text, plain.prompt_tokens, plain.output_tokens, plain.finish_reason)
+
+
+def test_an_encoded_prompt_is_rendered_and_counted_once(gen: Generator) -> None:
+    prompt = gen.encode_prompt(QUESTION)
+    assert prompt.text == gen.render(QUESTION) and prompt.ids == gen.encode(prompt.text)
+    assert gen.generate(prompt).text == gen.generate(QUESTION).text
+    assert gen.score_options(prompt, ["yes", "no"]) == gen.score_options(QUESTION, ["yes", "no"])
+    too_long = gen.encode_prompt("word " * 5000, check=False)
+    with pytest.raises(InputError, match="the prompt is"):
+        gen.check_prompt(too_long)
 
 
 def test_stop_strings_cut_the_reply(gen: Generator) -> None:

@@ -8,9 +8,11 @@ import pytest
 
 from assistant.config import Config, RetrievalConfig
 from assistant.errors import ConfigError, InputError, NotFoundError
+from assistant.models import EncodedPrompt
 from assistant.strategies import (
     AskOptions,
     StrategyContext,
+    answer_with,
     attribute,
     check_citations,
     fit_sources,
@@ -43,9 +45,24 @@ class FakeGenerator:
     def truncate(self, text: str, max_tokens: int) -> str:
         return " ".join(text.split()[:max_tokens])
 
-    def generate(self, messages, *, max_new_tokens=None, temperature=None, stop=(), adapter=None):
-        self.seen.append(messages)
-        return Gen(self.reply, self.count_tokens(self.render(messages)), len(self.reply.split()))
+    def encode_prompt(self, messages, *, check=True):
+        text = self.render(messages)
+        return self.check_prompt(FakePrompt(text, list(range(self.count_tokens(text))), messages)) if check else \
+            FakePrompt(text, list(range(self.count_tokens(text))), messages)
+
+    def check_prompt(self, prompt):
+        if len(prompt.ids) > 4096:
+            raise InputError(f"the prompt is {len(prompt.ids)} tokens")
+        return prompt
+
+    def generate(self, prompt, *, max_new_tokens=None, temperature=None, stop=(), adapter=None):
+        self.seen.append(prompt.messages)
+        return Gen(self.reply, len(prompt.ids), len(self.reply.split()))
+
+
+@dataclass(frozen=True)
+class FakePrompt(EncodedPrompt):
+    messages: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -79,17 +96,17 @@ def test_unknown_strategy_lists_known() -> None:
 
 def test_base_uses_domain_instruction_and_no_retrieval(config: Config) -> None:
     gen, ret = FakeGenerator(reply="Glaucoma damages the optic nerve."), FakeRetriever([src(1, "x")])
-    ans = get_strategy("base").answer(ctx(config, gen, ret), "  What is glaucoma? ", AskOptions())
+    ans = answer_with(get_strategy("base"), ctx(config, gen, ret), "  What is glaucoma? ", AskOptions())
     assert ans.text == "Glaucoma damages the optic nerve." and ans.sources == [] and ret.calls == []
     assert gen.seen[0][0]["content"] == config.domain("medical").instruction
     assert gen.seen[0][1]["content"] == "What is glaucoma?"
-    assert ans.usage["output_tokens"] == 5
+    assert ans.output_tokens == 5 and ans.finish_reason == "stop"
 
 
 def test_rag_numbers_sources_in_prompt_and_keeps_valid_citations(config: Config) -> None:
     sources = [src(1, "Mitochondria move during cell death."), src(2, "Leaves form holes.")]
     gen, ret = FakeGenerator(reply="Yes [1], see also [2] and [7]."), FakeRetriever(sources)
-    ans = get_strategy("rag").answer(ctx(config, gen, ret), "Do mitochondria matter?", AskOptions(filters={"corpus": "pubmedqa"}))
+    ans = answer_with(get_strategy("rag"), ctx(config, gen, ret), "Do mitochondria matter?", AskOptions(filters={"corpus": "pubmedqa"}))
     prompt = gen.seen[0][1]["content"]
     assert "[1] Doc 1 (https://x/1)\nMitochondria move" in prompt and "[2] Doc 2" in prompt
     assert ret.calls[0]["filters"] == {"corpus": "pubmedqa"}
@@ -100,33 +117,33 @@ def test_rag_numbers_sources_in_prompt_and_keeps_valid_citations(config: Config)
 
 def test_rag_warns_on_low_relevance(config: Config) -> None:
     config = config.replace(retrieval=RetrievalConfig(low_relevance=0.5))
-    ans = get_strategy("rag").answer(
-        ctx(config, FakeGenerator(), FakeRetriever([src(1, "unrelated", sim=0.1)])), "q?", AskOptions()
+    ans = answer_with(get_strategy("rag"), ctx(config, FakeGenerator(), FakeRetriever([src(1, "unrelated", sim=0.1)])), "q?", AskOptions()
     )
     assert any("low relevance" in w and "0.10" in w for w in ans.warnings)
 
 
 def test_rag_with_no_sources_says_so(config: Config) -> None:
     gen = FakeGenerator()
-    ans = get_strategy("rag").answer(ctx(config, gen, FakeRetriever([])), "q?", AskOptions())
+    ans = answer_with(get_strategy("rag"), ctx(config, gen, FakeRetriever([])), "q?", AskOptions())
     assert ans.sources == [] and gen.seen == [] and "no sources retrieved" in ans.warnings
 
 
 def test_empty_and_too_long_questions_are_input_errors(config: Config) -> None:
     c = ctx(config, FakeGenerator(), FakeRetriever([src(1, "x")]))
     with pytest.raises(InputError, match="question is empty"):
-        get_strategy("rag").answer(c, "   ", AskOptions())
+        answer_with(get_strategy("rag"), c, "   ", AskOptions())
     with pytest.raises(InputError, match="the question is 5000 tokens"):
-        get_strategy("rag").answer(c, "word " * 5000, AskOptions())
+        answer_with(get_strategy("rag"), c, "word " * 5000, AskOptions())
 
 
 def test_fit_sources_drops_lowest_ranked_until_the_prompt_fits(config: Config) -> None:
     long = " ".join(["token"] * 300)
     sources = [src(i, long) for i in range(1, 9)]
     gen = FakeGenerator()
-    kept = fit_sources(config.domain("medical"), "q?", sources, gen, config.replace(
+    kept, messages, prompt = fit_sources(config.domain("medical"), "q?", sources, gen, config.replace(
         generation=config.generation.__class__(max_input_tokens=1000, passage_tokens=300)))
     assert 1 <= len(kept) < 8 and kept == sources[: len(kept)]
+    assert prompt is not None and len(prompt.ids) <= 1000 and prompt.text == gen.render(messages)
 
 
 def test_check_citations() -> None:

@@ -10,19 +10,16 @@ Run the tests with `.venv/bin/pytest tests/test_models.py -q` (add `-m slow` for
 
 from __future__ import annotations
 
-from assistant.models.generator import (
-    Generation,
-    Generator,
-    Message,
-    Prompt,
-    clear_generators,
-    load_generator,
-)
+from assistant.models.generator import EncodedPrompt, Generator, Message, Prompt
 from assistant.models.loading import EMBEDDED_NAMES, convert_gguf, embedded_gguf, resolve_model
+from assistant.models.registry import clear_generators, load_generator
+from assistant.models.streaming import Generation, GenerationStream
 
 __all__ = [
     "EMBEDDED_NAMES",
+    "EncodedPrompt",
     "Generation",
+    "GenerationStream",
     "Generator",
     "Message",
     "Prompt",

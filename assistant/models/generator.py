@@ -3,9 +3,11 @@
     from assistant.models import load_generator
     gen = load_generator(config)                      # loaded once per process, shared by app threads
     msgs = [{"role": "user", "content": "Is aspirin an NSAID?"}]
-    out = gen.generate(msgs)                          # Generation(text, prompt_tokens, output_tokens, ...)
-    for piece in gen.stream(msgs): print(piece, end="")
-    gen.score_options(msgs, ["yes", "no", "maybe"])   # log-likelihood of each option as the reply
+    prompt = gen.encode_prompt(msgs)                  # rendered in the chat template and counted, once
+    out = gen.generate(prompt)                        # Generation(text, prompt_tokens, output_tokens, ...)
+    stream = gen.stream(prompt)
+    for piece in stream: print(piece, end="")         # then stream.result is the same Generation
+    gen.score_options(prompt, ["yes", "no", "maybe"]) # log-likelihood of each option as the reply
 
 `gen.model` is the plain transformers model. peft adapters are attached to it in place, without
 reloading the base (`gen.load_adapter(path, "medical-sft")`), then chosen per call:
@@ -17,39 +19,33 @@ checks the installed peft version on every `set_adapter` and has refused a worki
 
 from __future__ import annotations
 
-import queue
 import threading
-import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from assistant.config import Config, GenerationConfig
+from assistant.config import GenerationConfig
 from assistant.errors import InputError, ModelUnavailableError, unknown
-from assistant.models.loading import load_folder, resolve_model
-from assistant.models.streaming import DONE, StopCriteria, TokenQueue, visible_text
+from assistant.models.streaming import FinishReason, Generation, GenerationStream, StopCriteria
 
 Message = Mapping[str, str]
-# A list of chat messages, or a string that is already rendered (e.g. with a prefilled reply).
-Prompt = str | Sequence[Message]
-FinishReason = Literal["stop", "length"]
+
+
+@dataclass(frozen=True)
+class EncodedPrompt:
+    """A prompt rendered in the model's chat template, with its token ids: render and count once, then
+    generate, stream or score options on it."""
+
+    text: str
+    ids: list[int]
+
+
+# Chat messages, a string that is already rendered (e.g. with a prefilled reply), or an encoded prompt.
+Prompt = str | Sequence[Message] | EncodedPrompt
 
 # End-of-turn tokens of common chat formats; those in the vocabulary also stop generation.
 END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>")
-
-
-@dataclass
-class Generation:
-    text: str
-    prompt_tokens: int
-    output_tokens: int
-    seconds: float
-    finish_reason: FinishReason
-
-    @property
-    def tokens_per_second(self) -> float:
-        return self.output_tokens / self.seconds if self.seconds > 0 else 0.0
 
 
 class Generator:
@@ -143,22 +139,33 @@ class Generator:
             cut = text[: offsets[n][0]]
         return cut
 
-    def prompt_ids(self, prompt: Prompt) -> list[int]:
-        """Token ids of a prompt, or InputError when it does not fit the model's input budget."""
-        text = prompt if isinstance(prompt, str) else self.render(prompt)
-        ids = self.encode(text)
-        if len(ids) > self.max_input_tokens:
+    def encode_prompt(self, prompt: Prompt, *, check: bool = True) -> EncodedPrompt:
+        """`prompt` rendered (messages) and tokenized; with `check`, an InputError when it does not fit the
+        model's input budget (see check_prompt)."""
+        if isinstance(prompt, EncodedPrompt):
+            encoded = prompt
+        else:
+            text = prompt if isinstance(prompt, str) else self.render(prompt)
+            encoded = EncodedPrompt(text, self.encode(text))
+        return self.check_prompt(encoded) if check else encoded
+
+    def check_prompt(self, prompt: EncodedPrompt) -> EncodedPrompt:
+        """`prompt` itself, or an InputError when it is empty or longer than the model reads."""
+        n = len(prompt.ids)
+        if n > self.max_input_tokens:
             limit = (
                 "generation.max_input_tokens"
                 if self.max_input_tokens == self.config.max_input_tokens
                 else "the model's context"
             )
-            raise InputError(
-                f"the prompt is {len(ids)} tokens; the model reads at most {self.max_input_tokens} ({limit})"
-            )
-        if not ids:
+            raise InputError(f"the prompt is {n} tokens; the model reads at most {self.max_input_tokens} ({limit})")
+        if not n:
             raise InputError("the prompt is empty")
-        return ids
+        return prompt
+
+    def prompt_ids(self, prompt: Prompt) -> list[int]:
+        """Token ids of a prompt, or InputError when it does not fit the model's input budget."""
+        return self.encode_prompt(prompt).ids
 
     # ---------------------------------------------------------------- adapters
     @property
@@ -195,7 +202,7 @@ class Generator:
         if adapter is not None and adapter not in self.adapters:
             raise unknown("adapter loaded on this model", adapter, self.adapters)
 
-    def _activate(self, adapter: str | None) -> None:
+    def activate(self, adapter: str | None) -> None:
         """Select `adapter` (None: the plain base) for the next forward passes. Callers hold `self.lock`."""
         self._check_adapter(adapter)
         if adapter is not None:
@@ -214,22 +221,13 @@ class Generator:
         stop: Sequence[str] = (),
         adapter: str | None = None,
     ) -> Generation:
-        """The model's reply: greedy when temperature is 0; ends at end-of-turn, a stop string or the length."""
-        ids = self.prompt_ids(messages)
-        stop = _as_list(stop)
-        with self.lock:
-            start = time.perf_counter()  # compute time, not time spent queueing behind other threads
-            self._activate(adapter)
-            new = self._run(ids, max_new_tokens, temperature, stop)
-            seconds = time.perf_counter() - start
-        raw = self.tokenizer.decode(new, skip_special_tokens=True)
-        return Generation(
-            text=visible_text(raw, stop, final=True),
-            prompt_tokens=len(ids),
-            output_tokens=len(new),
-            seconds=seconds,
-            finish_reason=self._finish(new, raw, stop, ids, max_new_tokens),
-        )
+        """The model's reply: greedy when temperature is 0; ends at end-of-turn, a stop string or the length.
+        The same decoding as `stream`, read to the end."""
+        stream = self.stream(messages, max_new_tokens=max_new_tokens, temperature=temperature, stop=stop, adapter=adapter)
+        for _ in stream:
+            pass
+        assert stream.result is not None
+        return stream.result
 
     def stream(
         self,
@@ -239,68 +237,23 @@ class Generator:
         temperature: float | None = None,
         stop: Sequence[str] = (),
         adapter: str | None = None,
-    ) -> Iterator[str]:
-        """Text pieces as they are generated; joined, they equal `generate(...).text` for the same input.
+    ) -> GenerationStream:
+        """Text pieces as they are generated; joined, they equal the final `result.text`.
 
         Generation runs in a worker thread; each new token is decoded with all earlier ones (so multi-byte
         characters and stop strings come out whole) and only the stable new part is yielded. Closing the
-        iterator early stops generation at the next token.
+        iterator early stops generation at the next token (and `result` stays None).
         """
         # Checked here, not on the first next(): a too-long prompt fails where stream() is called.
         ids = self.prompt_ids(messages)
         self._check_adapter(adapter)
-        return self._stream(ids, max_new_tokens, temperature, _as_list(stop), adapter)
-
-    def _stream(
-        self,
-        ids: list[int],
-        max_new_tokens: int | None,
-        temperature: float | None,
-        stop: Sequence[str],
-        adapter: str | None,
-    ) -> Iterator[str]:
-        tokens: queue.Queue[Any] = queue.Queue()
-        cancel = threading.Event()
-        errors: list[BaseException] = []
-
-        def work() -> None:
-            try:
-                # The worker takes the lock (not the consumer, whose next() calls may come from
-                # different threads in a web server); do not hold gen.lock while iterating.
-                with self.lock:
-                    self._activate(adapter)
-                    self._run(ids, max_new_tokens, temperature, stop, streamer=TokenQueue(tokens), cancel=cancel)
-            except BaseException as exc:  # handed to the consumer, which re-raises it
-                errors.append(exc)
-            finally:
-                tokens.put(DONE)
-
-        worker = threading.Thread(target=work, name="assistant-generate", daemon=True)
-        worker.start()
-        new: list[int] = []
-        sent = ""
-        try:
-            while (item := tokens.get()) is not DONE:
-                new.extend(item)
-                text = visible_text(self.tokenizer.decode(new, skip_special_tokens=True), stop, final=False)
-                if len(text) > len(sent) and text.startswith(sent):
-                    yield text[len(sent) :]
-                    sent = text
-            worker.join()
-            if errors:
-                raise errors[0]
-            text = visible_text(self.tokenizer.decode(new, skip_special_tokens=True), stop, final=True)
-            if len(text) > len(sent) and text.startswith(sent):
-                yield text[len(sent) :]
-        finally:
-            cancel.set()
-            worker.join()
+        return GenerationStream(self, ids, max_new_tokens, temperature, _as_list(stop), adapter)
 
     def _max_new(self, n_prompt: int, max_new_tokens: int | None) -> int:
         wanted = max_new_tokens if max_new_tokens is not None else self.config.max_new_tokens
         return max(1, min(wanted, self.context_length - n_prompt))
 
-    def _run(
+    def decode_tokens(
         self,
         ids: list[int],
         max_new_tokens: int | None,
@@ -339,7 +292,7 @@ class Generator:
             )
         return list(out[0, len(ids) :].tolist())
 
-    def _finish(
+    def finish_reason(
         self, new: list[int], raw: str, stop: Sequence[str], ids: list[int], max_new_tokens: int | None
     ) -> FinishReason:
         if new and new[-1] in self.eos_token_ids:
@@ -352,87 +305,12 @@ class Generator:
     def score_options(
         self, messages: Prompt, options: Sequence[str], *, normalize: bool = False, adapter: str | None = None
     ) -> list[float]:
-        """Log-likelihood of each option as the assistant's reply: the sum of its tokens' log-probs.
+        """Log-likelihood of each option as the assistant's reply (see assistant.models.scoring)."""
+        from assistant.models.scoring import score_options
 
-        The prompt is run once; its KV cache is copied across a batch of the options, so scoring
-        k options costs about one prompt pass plus k short continuations. `normalize` divides by the
-        option's token count (for options of different lengths).
-        """
-        import torch
-
-        if isinstance(options, str):
-            raise InputError("options must be a list of strings, not one string")
-        if not options:
-            return []
-        ids = self.prompt_ids(messages)
-        option_ids = [self.encode(o) for o in options]
-        for option, toks in zip(options, option_ids, strict=True):
-            if not toks:
-                raise InputError(f"cannot score the empty option {option!r}")
-        longest = max(len(t) for t in option_ids)
-        if len(ids) + longest > self.context_length:
-            raise InputError(
-                f"the prompt and the longest option are {len(ids) + longest} tokens; "
-                f"the model reads at most {self.context_length}"
-            )
-        with self.lock, torch.inference_mode():
-            self._activate(adapter)
-            out = self.model(input_ids=torch.tensor([ids]), use_cache=True, logits_to_keep=1)
-            first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
-            scores = torch.stack([first[t[0]] for t in option_ids])
-            if longest > 1:
-                n = len(option_ids)
-                cache = out.past_key_values
-                cache.batch_repeat_interleave(n)
-                batch = torch.full((n, longest), self.pad_token_id, dtype=torch.long)
-                mask = torch.zeros((n, len(ids) + longest), dtype=torch.long)
-                mask[:, : len(ids)] = 1
-                for row, toks in enumerate(option_ids):
-                    batch[row, : len(toks)] = torch.tensor(toks)
-                    mask[row, len(ids) : len(ids) + len(toks)] = 1
-                # Right padding keeps every real token at its true position; padded logits are masked out.
-                rest = self.model(input_ids=batch, attention_mask=mask, past_key_values=cache, use_cache=False)
-                logp = torch.log_softmax(rest.logits[:, :-1].float(), dim=-1)
-                picked = logp.gather(-1, batch[:, 1:, None]).squeeze(-1)
-                scores = scores + (picked * mask[:, len(ids) + 1 :].float()).sum(dim=1)
-        values = scores.tolist()
-        if normalize:
-            values = [v / len(t) for v, t in zip(values, option_ids, strict=True)]
-        return [float(v) for v in values]
+        return score_options(self, messages, options, normalize=normalize, adapter=adapter)
 
 
 def _as_list(stop: Sequence[str]) -> list[str]:
     # stop="Question:" is one stop string, not nine one-character ones.
     return [stop] if isinstance(stop, str) else [s for s in stop if s]
-
-
-# ---------------------------------------------------------------- one per process
-_GENERATORS: dict[tuple[GenerationConfig, str], Generator] = {}
-# Models by resolved folder: generators that differ only in decoding settings share one model and lock.
-_MODELS: dict[str, tuple[Any, Any, threading.RLock]] = {}
-_LOADING = threading.Lock()
-
-
-def load_generator(config: Config) -> Generator:
-    """The Generator for `config.generation`, loaded once per process (and per cache dir)."""
-    key = (config.generation, str(config.cache_dir))
-    if key in _GENERATORS:
-        return _GENERATORS[key]
-    with _LOADING:
-        if key not in _GENERATORS:
-            path = resolve_model(config.generation.model, config)
-            if str(path) not in _MODELS:
-                model, tokenizer = load_folder(path)
-                _MODELS[str(path)] = (model, tokenizer, threading.RLock())
-            model, tokenizer, lock = _MODELS[str(path)]
-            _GENERATORS[key] = Generator(
-                config.generation.model, model, tokenizer, config.generation, path=path, lock=lock
-            )
-    return _GENERATORS[key]
-
-
-def clear_generators() -> None:
-    """Forget loaded models (tests; a long-lived process that changes models to free memory)."""
-    with _LOADING:
-        _GENERATORS.clear()
-        _MODELS.clear()

@@ -1,17 +1,51 @@
 """Pieces of streaming decoding: a token-queue streamer, stop criteria and the visible-text rule.
 
-`Generator.generate` and `Generator.stream` both pass the decoded reply through `visible_text`, so the
-streamed pieces join to exactly the generated text. Used by assistant/models/generator.py; tested there.
+`Generator.stream` returns a GenerationStream and `Generator.generate` reads one to the end, so a plain and a
+streamed answer are the same decoding; the pieces pass through `visible_text`, so they join to exactly the
+final text. Used by assistant/models/generator.py; tested there.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Sequence
-from typing import Any
+import time
+from collections.abc import Generator as PieceGenerator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+FinishReason = Literal["stop", "length"]
 
 DONE = object()  # end-of-stream marker the generation worker puts on the queue
+
+
+@dataclass
+class Generation:
+    text: str
+    prompt_tokens: int
+    output_tokens: int
+    seconds: float
+    finish_reason: FinishReason
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.output_tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+class Decoder(Protocol):
+    """What a GenerationStream needs of the Generator (assistant.models.generator)."""
+
+    lock: threading.RLock
+    tokenizer: Any
+
+    def activate(self, adapter: str | None) -> None: ...
+
+    def decode_tokens(self, ids: list[int], max_new_tokens: int | None, temperature: float | None,
+                      stop: Sequence[str], *, streamer: Any = None, cancel: threading.Event | None = None) -> list[int]: ...
+
+    def finish_reason(self, new: list[int], raw: str, stop: Sequence[str], ids: list[int],
+                      max_new_tokens: int | None) -> FinishReason: ...
 
 
 class TokenQueue:
@@ -92,3 +126,82 @@ class AnswerRepetitionPenalty:
         # as in CTRL (Keskar et al. 2019) and transformers: shrink positive logits, grow negative ones
         logits = logits.where(logits < 0, logits / self.penalty).where(logits >= 0, logits * self.penalty)
         return scores.scatter(1, generated, logits)
+
+
+class GenerationStream:
+    """One generation, read piece by piece: iterate for the text pieces; once the iteration has ended,
+    `result` is the Generation (the token counts and finish reason as the model produced them)."""
+
+    def __init__(
+        self,
+        generator: Decoder,
+        ids: list[int],
+        max_new_tokens: int | None,
+        temperature: float | None,
+        stop: Sequence[str],
+        adapter: str | None,
+    ) -> None:
+        self.result: Generation | None = None
+        self._pieces = self._generate(generator, ids, max_new_tokens, temperature, stop, adapter)
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        return next(self._pieces)
+
+    def close(self) -> None:
+        """Stop generating (at the next token); `contextlib.closing` calls this."""
+        self._pieces.close()
+
+    def _generate(
+        self,
+        gen: Decoder,
+        ids: list[int],
+        max_new_tokens: int | None,
+        temperature: float | None,
+        stop: Sequence[str],
+        adapter: str | None,
+    ) -> PieceGenerator[str, None, None]:
+        tokens: queue.Queue[Any] = queue.Queue()
+        cancel = threading.Event()
+        errors: list[BaseException] = []
+        done: list[tuple[list[int], float]] = []
+
+        def work() -> None:
+            try:
+                # The worker takes the lock (not the consumer, whose next() calls may come from
+                # different threads in a web server); do not hold gen.lock while iterating.
+                with gen.lock:
+                    start = time.perf_counter()  # compute time, not time spent queueing behind other threads
+                    gen.activate(adapter)
+                    new = gen.decode_tokens(ids, max_new_tokens, temperature, stop, streamer=TokenQueue(tokens), cancel=cancel)
+                    done.append((new, time.perf_counter() - start))
+            except BaseException as exc:  # handed to the consumer, which re-raises it
+                errors.append(exc)
+            finally:
+                tokens.put(DONE)
+
+        worker = threading.Thread(target=work, name="assistant-generate", daemon=True)
+        worker.start()
+        streamed: list[int] = []
+        sent = ""
+        try:
+            while (item := tokens.get()) is not DONE:
+                streamed.extend(item)
+                text = visible_text(gen.tokenizer.decode(streamed, skip_special_tokens=True), stop, final=False)
+                if len(text) > len(sent) and text.startswith(sent):
+                    yield text[len(sent) :]
+                    sent = text
+            worker.join()
+            if errors:
+                raise errors[0]
+            new, seconds = done[0]
+            raw = gen.tokenizer.decode(new, skip_special_tokens=True)
+            text = visible_text(raw, stop, final=True)
+            self.result = Generation(text, len(ids), len(new), seconds, gen.finish_reason(new, raw, stop, ids, max_new_tokens))
+            if len(text) > len(sent) and text.startswith(sent):
+                yield text[len(sent) :]
+        finally:
+            cancel.set()
+            worker.join()

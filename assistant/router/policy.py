@@ -1,50 +1,70 @@
 """Routing policies: signals in, a strategy and the reason for it out.
 
-    from assistant.router.policy import Decision, RulePolicy, LearnedPolicy
+    from assistant.router.policy import Decision, RulePolicy
     decision = RulePolicy().decide(signals)          # works with no evaluation data
-    decision.strategy    # "rag+adapter:medical-sft"
+    decision.spec        # "rag+adapter:medical-sft"  (decision.strategy "rag+adapter", decision.adapter "medical-sft")
     decision.reason      # "rag: top retrieval score 0.71 is above 0.55; adapter medical-sft added: ..."
 
 RulePolicy is explainable thresholds (see its docstring for the rules). LearnedPolicy (assistant.router
-.learned, re-exported here) is a small scikit-learn classifier trained on evaluation records. Both are pure
-functions of `Signals`: deciding never touches a model or an index.
+.learned) is a small scikit-learn classifier trained on evaluation records. Both are pure functions of
+`Signals`: deciding never touches a model or an index.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Protocol
 
 from assistant.router.signals import Signals
-
-if TYPE_CHECKING:
-    from assistant.router.learned import LearnedPolicy
 
 TYPE_WORDS = {"label": "a yes/no research question", "numeric": "a numeric question", "free": "a free-form question"}
 
 
+ADAPTER_STRATEGIES = ("adapter", "rag+adapter")
+
+
 @dataclass(frozen=True)
 class Decision:
-    """The strategy spec to answer with ("base", "rag", "adapter:NAME", "rag+adapter:NAME", ...) and why."""
+    """What to answer with, and why.
+
+    strategy: the strategy spec ("base", "rag", "fewshot:3", "adapter:NAME", "rag+adapter:NAME"), as
+        `get_strategy` and the evaluation records name it; `adapter` is its adapter, if any.
+    reason: the numbers and thresholds compared, in words, for the user.
+    domain: the domain the question was routed in (None: outside every known domain).
+    index_missing: the domain has no index yet, so nothing could be retrieved.
+    """
 
     strategy: str
     reason: str
+    domain: str | None = None
+    index_missing: bool = False
 
     def __post_init__(self) -> None:
         if not self.strategy or not isinstance(self.strategy, str):
             raise ValueError(f"Decision.strategy must be a strategy spec, got {self.strategy!r}")
+
+    @property
+    def adapter(self) -> str | None:
+        """The adapter of "adapter:NAME" and "rag+adapter:NAME", else None."""
+        name, _, arg = self.strategy.partition(":")
+        return arg if name in ADAPTER_STRATEGIES and arg else None
+
+    def with_reason(self, reason: str) -> Decision:
+        return replace(self, reason=reason)
 
 
 class Policy(Protocol):
     def decide(self, signals: Signals) -> Decision: ...
 
 
-def _pick(adapters: tuple[str, ...], *, with_context: bool) -> str:
+def _pick(s: Signals, *, with_context: bool) -> str:
     """The adapter to use when no evaluation says which is best: with retrieved context, the first RAFT
-    adapter (trained to read retrieved passages), else the first; without, the first non-RAFT one."""
-    raft = [a for a in adapters if "raft" in a.lower()]
-    other = [a for a in adapters if "raft" not in a.lower()]
+    adapter (trained to read retrieved passages, as its record says), else the first; without, the first
+    non-RAFT one."""
+    adapters = s.adapters
+    raft = [a for a in adapters if a in s.context_adapters]
+    other = [a for a in adapters if a not in s.context_adapters]
     preferred = raft if with_context else other
     return (preferred or list(adapters))[0]
 
@@ -136,7 +156,7 @@ class RulePolicy:
             return Decision("rag", f"{reason}; no adapter: {spec} scored {acc:.2f}, not above rag's {rag:.2f} "
                             f"(+{self.adapter_margin:.2f}) in evaluation")
         if s.question_type == "label":
-            name = _pick(s.adapters, with_context=True)
+            name = _pick(s, with_context=True)
             return Decision(f"rag+adapter:{name}", f"{reason}; adapter {name} added: question is "
                             f"{TYPE_WORDS['label']}")
         return Decision("rag", f"{reason}; no adapter: question is {TYPE_WORDS[s.question_type]} and no "
@@ -154,17 +174,9 @@ class RulePolicy:
                                 "in evaluation")
             return Decision(spec, f"{spec}: {weak}, so retrieval is not trusted; {spec} scored {acc:.2f} "
                             "in evaluation")
-        name = _pick(s.adapters, with_context=False)
+        name = _pick(s, with_context=False)
         return Decision(f"adapter:{name}", f"adapter:{name}: {weak}, so retrieval is not trusted; the "
                         f"{s.domain} adapter answers from what it learned")
 
 
-def __getattr__(name: str) -> Any:  # PEP 562: LearnedPolicy imports numpy; load it only when asked for
-    if name == "LearnedPolicy":
-        from assistant.router.learned import LearnedPolicy
-
-        return LearnedPolicy
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = ["RULES", "TYPE_WORDS", "Decision", "LearnedPolicy", "Policy", "RulePolicy"]
+__all__ = ["ADAPTER_STRATEGIES", "RULES", "TYPE_WORDS", "Decision", "Policy", "RulePolicy"]

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from numbers import Real
 from typing import Any
 
+from assistant.text import words as text_words
+
 QUESTION_TYPES = ("label", "numeric", "free")
 
 # The learned policy's input, in order. A signal that can be absent (None) is a value plus a
@@ -62,9 +64,10 @@ def _number(name: str, value: Any, low: float | None = None, high: float | None 
         return None
     if not isinstance(value, Real) or isinstance(value, bool) or not math.isfinite(value):
         raise ValueError(f"Signals.{name} must be a finite number, got {value!r}")
-    if (low is not None and value < low) or (high is not None and value > high):
+    number = float(value)
+    if (low is not None and number < low) or (high is not None and number > high):
         raise ValueError(f"Signals.{name} must lie in [{low}, {high}], got {value}")
-    return float(value)
+    return number
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,8 @@ class Signals:
     agreement: overlap of the BM25 and dense top-k document ids, 0..1; None when either list is empty.
     question_type: "label" (closed, yes/no), "numeric" or "free".
     adapters: adapter names available for the domain, in order of preference.
+    context_adapters: those of `adapters` trained to read retrieved passages (RAFT, `train sft
+        --with-context`), as their training records say.
     adapter_accuracy: strategy spec -> accuracy from evaluation records ("rag", "adapter:NAME",
         "rag+adapter:NAME", ...); empty when there are no records.
     """
@@ -90,6 +95,7 @@ class Signals:
     question_type: str = "free"
     adapters: tuple[str, ...] = ()
     adapter_accuracy: Mapping[str, float] = field(default_factory=dict, hash=False)
+    context_adapters: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.domain is not None and (not isinstance(self.domain, str) or not self.domain):
@@ -105,6 +111,9 @@ class Signals:
         if isinstance(self.adapters, str):
             raise ValueError("Signals.adapters must be a sequence of adapter names, not a single string")
         object.__setattr__(self, "adapters", tuple(self.adapters))
+        if isinstance(self.context_adapters, str) or not set(self.context_adapters) <= set(self.adapters):
+            raise ValueError("Signals.context_adapters must be a sequence of names taken from Signals.adapters")
+        object.__setattr__(self, "context_adapters", tuple(self.context_adapters))
         accuracy: dict[str, float] = {}
         for spec, value in dict(self.adapter_accuracy).items():
             checked = _number(f"adapter_accuracy[{spec!r}]", value, 0.0, 1.0)
@@ -151,6 +160,7 @@ class Signals:
             "question_type": self.question_type,
             "adapters": list(self.adapters),
             "adapter_accuracy": dict(self.adapter_accuracy),
+            "context_adapters": list(self.context_adapters),
         }
 
     @classmethod
@@ -167,6 +177,7 @@ class Signals:
             question_type=data.get("question_type", "free"),
             adapters=tuple(data.get("adapters", ())),
             adapter_accuracy=dict(data.get("adapter_accuracy", {})),
+            context_adapters=tuple(data.get("context_adapters", ())),
         )
 
 
@@ -208,7 +219,7 @@ def question_type(question: str) -> str:
     4. "free" otherwise.
     """
     text = question.strip().lstrip("\"'“‘([").strip()
-    words = re.findall(r"[A-Za-z]+", text)
+    words = [w for w in text_words(text) if not w.isdigit()]
     if words and words[0].lower() in _AUXILIARIES:
         return "label"
     if _NUMERIC.search(text):

@@ -26,7 +26,8 @@ CASES = [
     ("confident, label, adapter", sig(adapters=SFT), RulePolicy(), "rag+adapter:medical-sft",
      "rag: top retrieval score 0.71 is above 0.55; adapter medical-sft added: question is a yes/no research "
      "question"),
-    ("confident, label, raft preferred", sig(adapters=BOTH), RulePolicy(), "rag+adapter:medical-raft",
+    ("confident, label, raft preferred", sig(adapters=BOTH, context_adapters=("medical-raft",)), RulePolicy(),
+     "rag+adapter:medical-raft",
      "adapter medical-raft added"),
     ("confident, numeric: no adapter", sig(question_type="numeric", adapters=SFT), RulePolicy(), "rag",
      "no adapter: question is a numeric question"),
@@ -42,7 +43,8 @@ CASES = [
      RulePolicy(adapter_margin=0.05), "rag", "not above rag's 0.60 (+0.05)"),
     ("weak retrieval, adapter", sig(top_score=0.41, adapters=SFT), RulePolicy(), "adapter:medical-sft",
      "top retrieval score 0.41 is below 0.55"),
-    ("weak retrieval, non-raft adapter preferred", sig(top_score=0.41, adapters=("medical-raft", "medical-sft")),
+    ("weak retrieval, non-raft adapter preferred", sig(top_score=0.41, adapters=("medical-raft", "medical-sft"),
+                                                               context_adapters=("medical-raft",)),
      RulePolicy(), "adapter:medical-sft", "is below 0.55"),
     ("weak retrieval, no adapter", sig(top_score=0.41), RulePolicy(), "base",
      "base: top retrieval score 0.41 is below 0.55 and medical has no adapter"),
@@ -84,5 +86,7 @@ def test_thresholds_validated_and_described() -> None:
         RulePolicy(min_top_score=5)
     with pytest.raises(ValueError, match="strategy"):
         Decision("", "no strategy")
+    assert Decision("rag+adapter:medical-sft", "why").adapter == "medical-sft"
+    assert Decision("fewshot:3", "why").adapter is None and Decision("rag", "why").adapter is None
     shown = RulePolicy().describe()
     assert shown["thresholds"]["min_top_score"] == 0.55 and shown["rules"]

@@ -37,10 +37,9 @@ def test_auto_routes_each_question_and_says_why(with_adapters: Config) -> None:
 
 def test_auto_warm_up_loads_what_routing_reads_once(with_adapters: Config) -> None:
     from assistant import routing as service
-    from assistant.strategies import get_strategy
 
     assistant = Assistant(DOMAIN, with_adapters)
-    get_strategy("auto").warm_up(assistant._context())
+    assistant.warm_up("auto")
     assert {key[0] for key in service._CACHE} >= {"adapters", "accuracy", "policy", "others"}
     assert assistant.ask("Is tea good?").reason.startswith("auto -> ")
 

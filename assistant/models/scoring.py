@@ -1,0 +1,83 @@
+"""Closed-label scoring: the log-likelihood of each answer option as the model's reply to a prompt.
+
+    gen.score_options(prompt, ["yes", "no", "maybe"])     # Generator's method calls score_options here
+
+The prompt is run once; its KV cache is copied across a batch of the options, so scoring k options costs
+about one prompt pass plus k short continuations.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from assistant.errors import InputError
+
+
+class Scorer(Protocol):
+    """What scoring needs of the Generator (assistant.models.generator)."""
+
+    model: Any
+    lock: threading.RLock
+    context_length: int
+    pad_token_id: int
+
+    def prompt_ids(self, prompt: Any) -> list[int]: ...
+
+    def encode(self, text: str) -> list[int]: ...
+
+    def activate(self, adapter: str | None) -> None: ...
+
+
+def score_options(
+    gen: Scorer, prompt: Any, options: Sequence[str], *, normalize: bool = False, adapter: str | None = None
+) -> list[float]:
+    """Log-likelihood of each option as the assistant's reply: the sum of its tokens' log-probs.
+
+    `normalize` divides by the option's token count (for options of different lengths).
+    """
+    import torch
+
+    if isinstance(options, str):
+        raise InputError("options must be a list of strings, not one string")
+    if not options:
+        return []
+    ids = gen.prompt_ids(prompt)
+    option_ids = [gen.encode(o) for o in options]
+    for option, toks in zip(options, option_ids, strict=True):
+        if not toks:
+            raise InputError(f"cannot score the empty option {option!r}")
+    longest = max(len(t) for t in option_ids)
+    if len(ids) + longest > gen.context_length:
+        raise InputError(
+            f"the prompt and the longest option are {len(ids) + longest} tokens; "
+            f"the model reads at most {gen.context_length}"
+        )
+    with gen.lock, torch.inference_mode():
+        gen.activate(adapter)
+        out = gen.model(input_ids=torch.tensor([ids]), use_cache=True, logits_to_keep=1)
+        first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
+        scores = torch.stack([first[t[0]] for t in option_ids])
+        if longest > 1:
+            n = len(option_ids)
+            cache = out.past_key_values
+            cache.batch_repeat_interleave(n)
+            batch = torch.full((n, longest), gen.pad_token_id, dtype=torch.long)
+            mask = torch.zeros((n, len(ids) + longest), dtype=torch.long)
+            mask[:, : len(ids)] = 1
+            for row, toks in enumerate(option_ids):
+                batch[row, : len(toks)] = torch.tensor(toks)
+                mask[row, len(ids) : len(ids) + len(toks)] = 1
+            # Right padding keeps every real token at its true position; padded logits are masked out.
+            rest = gen.model(input_ids=batch, attention_mask=mask, past_key_values=cache, use_cache=False)
+            logp = torch.log_softmax(rest.logits[:, :-1].float(), dim=-1)
+            picked = logp.gather(-1, batch[:, 1:, None]).squeeze(-1)
+            scores = scores + (picked * mask[:, len(ids) + 1 :].float()).sum(dim=1)
+    values = scores.tolist()
+    if normalize:
+        values = [v / len(t) for v, t in zip(values, option_ids, strict=True)]
+    return [float(v) for v in values]
+
+
+__all__ = ["score_options"]
