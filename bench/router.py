@@ -47,7 +47,7 @@ def main() -> None:
     config = load_config()
     assistant = Assistant(args.domain, config)
     retriever = assistant.retriever
-    ctx = assistant._context()
+    ctx = assistant.strategy_context()
     items = sample(eval_items(args.domain, config), args.questions + args.warmup, 0)
     clear_cache()
     base, routed, overhead = [], [], []
@@ -55,11 +55,11 @@ def main() -> None:
     for n, item in enumerate(items):
         t_base = t_routed = float("inf")
         for _ in range(max(1, args.repeat)):
-            retriever._recent.clear()
+            retriever.forget_recent()
             start = time.perf_counter()
             retriever.retrieve(item.question)
             t_base = min(t_base, time.perf_counter() - start)
-            retriever._recent.clear()
+            retriever.forget_recent()
             start = time.perf_counter()
             decision, _ = route(ctx, item.question)
             retriever.retrieve(item.question)

@@ -1,5 +1,12 @@
-"""The evaluation harness: pure metrics (label parsing, accuracy, macro-F1, the official TAT-QA EM/F1,
-bootstrap confidence intervals, retrieval recall and reciprocal rank, latency percentiles), a safe
-evaluator for model-written arithmetic derivations, and Elo ratings of strategies from pairwise games;
-evaluation runs and reports that drive real strategies build on these modules later.
+"""The evaluation: answer a domain's held-out questions with each strategy, score and store every answer,
+and rebuild reports from the stored records.
+
+    store.py     runs, records and arena votes in one sqlite file (typed reads of a run's config)
+    runner.py    `assistant eval`: evaluate, resume, rescore (through the public Assistant API)
+    tasks.py, metrics.py, arithmetic.py, buckets.py   scoring: labels, TAT-QA EM/F1, derivations, error buckets
+    summary.py, elo.py, report.py, charts.py          per-strategy figures, Elo, the markdown report and charts
+    advise.py    `assistant advise`: the base -> few-shot -> CoT -> RAG -> adapter ladder
+
+Training adapters for a data-size sweep is orchestration (assistant.jobs.sweep), not part of this package.
+Tests: `.venv/bin/pytest tests/evaluation -q`.
 """

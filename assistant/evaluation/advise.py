@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from assistant.config import Config
-from assistant.evaluation.report import StrategySummary, summarize
-from assistant.evaluation.runner import Log, _log, evaluate
+from assistant.evaluation.runner import Log, evaluate, log_stderr
 from assistant.evaluation.store import RunStore
+from assistant.evaluation.summary import StrategySummary, summarize
 
 VERDICT_RUNGS = ("rag", "adapter", "rag+adapter")  # never skipped by patience
 
@@ -65,11 +65,11 @@ class Advice:
 
 def domain_adapters(domain: str, config: Config) -> tuple[str | None, str | None]:
     """(newest SFT adapter without context, newest adapter trained with context) of the domain."""
-    from assistant.training.adapters import domain_adapters as adapters_of
+    from assistant.models.adapters import domain_adapters as adapters_of
 
     found = adapters_of(config, domain)
-    plain = next((a.name for a in found if not a.record.get("data", {}).get("with_context")), None)
-    context = next((a.name for a in found if a.record.get("data", {}).get("with_context")), None)
+    plain = next((a.name for a in found if not a.with_context), None)
+    context = next((a.name for a in found if a.with_context), None)
     return plain, context
 
 
@@ -103,7 +103,7 @@ def advise(
     corpora: Sequence[str] | None = None,
     run_id: str | None = None,
     progress: bool = True,
-    log: Log = _log,
+    log: Log = log_stderr,
     store: RunStore | None = None,
 ) -> Advice:
     cfg = config.evaluation
@@ -131,12 +131,12 @@ def advise(
             best, misses = summary, 0
         else:
             misses += 1
-    evaluated = [r.summary for r in advice.rungs if r.summary is not None]
-    if not evaluated:
+    summaries = [r.summary for r in advice.rungs if r.summary is not None]
+    if not summaries:
         advice.recommended, advice.reason = "base", "nothing could be evaluated"
         return advice
-    top = max(evaluated, key=lambda s: s.accuracy)
-    near = [s for s in evaluated if s.accuracy >= top.accuracy - cfg.min_gain]
+    top = max(summaries, key=lambda s: s.accuracy)
+    near = [s for s in summaries if s.accuracy >= top.accuracy - cfg.min_gain]
     pick = min(near, key=lambda s: (s.cost_per_1000 or 0.0, -s.accuracy))
     advice.recommended = pick.strategy
     errors = ", ".join(f"{k} {v}" for k, v in sorted(pick.errors.items(), key=lambda kv: -kv[1]) if v) or "none"

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from assistant.evaluation.store import Record
+from assistant.text import words
 
 BUCKETS: dict[str, str] = {
     "error": "the strategy raised an exception on this question",
@@ -42,7 +43,6 @@ _REFUSALS = [
     r"\bas an AI\b",
 ]
 _REFUSAL = re.compile("|".join(f"(?:{p})" for p in _REFUSALS), re.IGNORECASE)
-_WORD = re.compile(r"\w+")
 _SENTENCE_END = re.compile(r"[.!?\n]+")
 
 # Repetition thresholds: short answers ("yes yes yes") are judged by repeated sentences only, because
@@ -59,16 +59,16 @@ def is_refusal(text: str) -> bool:
 
 def duplicate_ngram_share(text: str, n: int = 4) -> float:
     """Share of the word n-grams of `text` that repeat an earlier one (0.0 for fewer than n words)."""
-    words = _WORD.findall(text.lower())
-    grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+    found = words(text)
+    grams = [tuple(found[i:i + n]) for i in range(len(found) - n + 1)]
     return 1 - len(set(grams)) / len(grams) if grams else 0.0
 
 
 def is_repetitive(text: str) -> bool:
     """True when the text loops: > 30% duplicated word 4-grams (with >= 12 words), or one sentence 3+ times."""
-    if len(_WORD.findall(text)) >= MIN_WORDS and duplicate_ngram_share(text) > MAX_DUPLICATE_SHARE:
+    if len(words(text)) >= MIN_WORDS and duplicate_ngram_share(text) > MAX_DUPLICATE_SHARE:
         return True
-    sentences = [" ".join(_WORD.findall(s.lower())) for s in _SENTENCE_END.split(text)]
+    sentences = [" ".join(words(s)) for s in _SENTENCE_END.split(text)]
     counts = Counter(s for s in sentences if s)
     return bool(counts) and max(counts.values()) >= MAX_SENTENCE_REPEATS
 

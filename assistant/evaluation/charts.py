@@ -3,7 +3,7 @@
     from assistant.evaluation.charts import write_charts
     paths = write_charts(summarize(records), out_dir, sweep=None)   # accuracy.png, accuracy_latency.png, ...
 
-Each chart takes `StrategySummary` rows (see evaluation.report) or sweep entries and a target path, and
+Each chart takes `StrategySummary` rows (see evaluation.summary) or sweep entries and a target path, and
 draws something sensible on degenerate input (one strategy, everything right, no latency, no retrieval):
 a report must never fail because a chart had nothing to show. matplotlib is imported inside the
 functions so that importing the evaluation package stays fast.
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from assistant.evaluation.report import StrategySummary
+    from assistant.evaluation.summary import StrategySummary
 
 # one fixed colour per bucket, so the same bucket looks the same in every report
 _BUCKET_COLORS = {

@@ -203,53 +203,18 @@ def _bag_f1(predicted: set[str], gold: set[str]) -> float:
     return 0.0 if precision == 0.0 and recall == 0.0 else 2 * precision * recall / (precision + recall)
 
 
-def _min_cost_assignment(cost: list[list[float]]) -> list[int]:
-    """Hungarian algorithm (O(n²m)) for n rows <= m columns: the column of each row at minimum total
-    cost. Stands in for scipy.optimize.linear_sum_assignment, which the official script uses."""
-    n, m = len(cost), len(cost[0])
-    u, v, match, way = [0.0] * (n + 1), [0.0] * (m + 1), [0] * (m + 1), [0] * (m + 1)
-    for i in range(1, n + 1):
-        match[0], j0 = i, 0
-        minv, used = [math.inf] * (m + 1), [False] * (m + 1)
-        while match[j0]:
-            used[j0], i0, delta, j1 = True, match[j0], math.inf, 0
-            for j in range(1, m + 1):
-                if not used[j]:
-                    cur = cost[i0 - 1][j - 1] - u[i0] - v[j]
-                    if cur < minv[j]:
-                        minv[j], way[j] = cur, j0
-                    if minv[j] < delta:
-                        delta, j1 = minv[j], j
-            for j in range(m + 1):
-                if used[j]:
-                    u[match[j]] += delta
-                    v[j] -= delta
-                else:
-                    minv[j] -= delta
-            j0 = j1
-        while j0:
-            match[j0], j0 = match[way[j0]], way[j0]
-    cols = [0] * n
-    for j in range(1, m + 1):
-        if match[j]:
-            cols[match[j] - 1] = j - 1
-    return cols
-
-
 def _align_bags(predicted: list[set[str]], gold: list[set[str]]) -> list[float]:
-    """DROP's _align_bags: F1 per gold span under the best one-to-one alignment, padded with zeros to
-    max(len(gold), len(predicted)) so unmatched spans on either side count as 0."""
-    scores = [[_bag_f1(p, g) for p in predicted] for g in gold]
+    """DROP's _align_bags: F1 per gold span under the best one-to-one alignment (scipy's
+    linear_sum_assignment, as the official script), padded with zeros to max(len(gold), len(predicted))
+    so unmatched spans on either side count as 0. No span on one side: nothing to align, all zeros."""
     out = [0.0] * max(len(gold), len(predicted))
     if not gold or not predicted:
         return out
-    if len(gold) <= len(predicted):
-        for g, p in enumerate(_min_cost_assignment([[-s for s in row] for row in scores])):
-            out[g] = scores[g][p]
-    else:
-        by_pred = [[-scores[g][p] for g in range(len(gold))] for p in range(len(predicted))]
-        for p, g in enumerate(_min_cost_assignment(by_pred)):
-            out[g] = scores[g][p]
+    from scipy.optimize import linear_sum_assignment
+
+    scores = np.array([[_bag_f1(p, g) for p in predicted] for g in gold])
+    for g, p in zip(*linear_sum_assignment(-scores), strict=True):
+        out[g] = float(scores[g, p])
     return out
 
 
@@ -350,17 +315,13 @@ def bootstrap_ci(
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0..100) with linear interpolation between order statistics, like numpy's
-    default: position (n - 1)·q/100 in the sorted values. For latency p50 / p95."""
+    """The q-th percentile (0..100) with linear interpolation between order statistics (numpy's default:
+    position (n - 1)·q/100 in the sorted values). For latency p50 / p95."""
     if len(values) == 0:
         raise ValueError("percentile of no values")
     if not 0 <= q <= 100:
         raise ValueError(f"percentile q must be in [0, 100], got {q}")
-    ordered = sorted(float(v) for v in values)
-    pos = (len(ordered) - 1) * q / 100
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+    return float(np.percentile(np.asarray(values, dtype=float), q))
 
 
 # ---------------------------------------------------------------------------------- retrieval

@@ -1,131 +1,34 @@
-"""Reports of an evaluation run: per-strategy summaries, an Elo table, and a markdown report with charts.
+"""Reports of an evaluation run: an Elo table and a markdown report with charts (summaries: evaluation.summary).
 
-    from assistant.evaluation.report import summarize, elo_table, write_report
+    from assistant.evaluation.report import report_run, summarize, elo_table, write_report
+    path = report_run(run_id, config, command="assistant eval ...")   # runs/RUN_ID/report.md + charts
     rows = summarize(store.records(run.run_id))              # one StrategySummary per strategy
     elo = elo_table(records, votes=store.votes(run.domain))   # EloRow list, best first
     path = write_report(run, records, out_dir, votes=votes, command="assistant eval medical ...")
 
 `write_report` writes `report.md` and the PNG charts of evaluation.charts next to it (linked relatively,
 so the folder can be moved or published as is). Everything is rebuilt from stored `Record`s; nothing
-needs a model. Definitions:
-- accuracy is each record's primary verdict (`correct`: option scoring for label questions, the parsed
-  answer otherwise) with a 95% percentile-bootstrap interval over questions (1000 resamples, seed 0);
-- macro-F1 and the generated-parsed accuracy use label questions only: the first the verdict label
-  (`scored`, else `parsed`), the second `parsed`, the label parsed out of the generated text;
-- R@k and MRR use records that retrieved something and have gold document ids;
-- latency percentiles and cost use the records that recorded a latency; cost per 1000 questions is
-  mean latency x 1000 / 3600 x the machine's price per hour.
+needs a model. The figures (accuracy and its interval, macro-F1, R@k, latency, cost) are defined in
+evaluation.summary. Tests: `.venv/bin/pytest tests/evaluation/test_report.py -q`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from statistics import fmean
 from typing import Any
 
+from assistant.config import Config
+from assistant.errors import InputError
 from assistant.evaluation.buckets import BUCKETS, classify
 from assistant.evaluation.charts import write_charts
 from assistant.evaluation.elo import EloRow, elo_ratings, games_from_correctness, vote_to_score
-from assistant.evaluation.metrics import bootstrap_ci, macro_f1, percentile, recall_at_k, reciprocal_rank
-from assistant.evaluation.store import Record, Run, Vote
+from assistant.evaluation.store import Record, Run, RunStore, Vote
+from assistant.evaluation.summary import StrategySummary, group_by, summarize
 
 ELO_ROUNDS = 100
 EXAMPLES_PER_BUCKET = 2
 EXAMPLE_CHARS = 200
-
-
-@dataclass(frozen=True)
-class StrategySummary:
-    """The figures of one strategy in one run; None where a figure does not apply."""
-
-    strategy: str
-    n: int
-    accuracy: float
-    ci_low: float
-    ci_high: float
-    macro_f1: float | None = None
-    generated_accuracy: float | None = None
-    em: float | None = None
-    f1: float | None = None
-    recall_at_k: float | None = None
-    mrr: float | None = None
-    latency_p50: float | None = None
-    latency_p95: float | None = None
-    prompt_tokens: float = 0.0
-    output_tokens: float = 0.0
-    cost_per_1000: float | None = None
-    errors: dict[str, int] = field(default_factory=dict)
-    by_corpus: dict[str, float] = field(default_factory=dict)
-
-
-def _label(text: str | None) -> str | None:
-    return None if text is None else text.strip().lower()
-
-
-def _by(records: Sequence[Record], key: str) -> dict[str, list[Record]]:
-    groups: dict[str, list[Record]] = {}
-    for r in records:
-        groups.setdefault(getattr(r, key), []).append(r)
-    return groups
-
-
-def _mean(values: Sequence[float]) -> float | None:
-    return fmean(values) if values else None
-
-
-def _label_scores(labelled: Sequence[Record]) -> tuple[float | None, float | None]:
-    """(macro-F1 of the verdict labels, accuracy of the generated parsed labels) over label questions."""
-    if not labelled:
-        return None, None
-    gold = [_label(r.gold) or "" for r in labelled]
-    pred = [_label(r.scored if r.scored is not None else r.parsed) for r in labelled]
-    options = [_label(o) or "" for r in labelled for o in r.extra.get("options", ()) if isinstance(o, str)]
-    names = list(dict.fromkeys([*options, *gold, *(p for p in pred if p is not None)]))
-    f1 = macro_f1(pred, gold, labels=names)
-    if not any(r.parsed is not None or r.answer.strip() for r in labelled):
-        return f1, None  # option scoring only: nothing was generated to parse
-    generated = sum(_label(r.parsed) == g for r, g in zip(labelled, gold, strict=True)) / len(labelled)
-    return f1, generated
-
-
-def _summarize_one(strategy: str, records: Sequence[Record], usd_per_hour: float, k: int) -> StrategySummary:
-    acc, low, high = bootstrap_ci([float(r.correct) for r in records], seed=0)
-    f1_macro, generated = _label_scores([r for r in records if r.answer_type == "label"])
-    retrieved = [r for r in records if r.retrieved_ids and r.gold_ids]
-    timed = [r.latency for r in records if r.latency > 0]
-    mean_latency = _mean(timed)
-    errors: dict[str, int] = {}
-    for r in records:
-        bucket = classify(r)
-        if bucket:
-            errors[bucket] = errors.get(bucket, 0) + 1
-    return StrategySummary(
-        strategy=strategy,
-        n=len(records),
-        accuracy=acc,
-        ci_low=low,
-        ci_high=high,
-        macro_f1=f1_macro,
-        generated_accuracy=generated,
-        em=_mean([r.em for r in records if r.em is not None]),
-        f1=_mean([r.f1 for r in records if r.f1 is not None]),
-        recall_at_k=_mean([recall_at_k(r.retrieved_ids, r.gold_ids, k) for r in retrieved]),
-        mrr=_mean([reciprocal_rank(r.retrieved_ids, r.gold_ids) for r in retrieved]),
-        latency_p50=percentile(timed, 50) if timed else None,
-        latency_p95=percentile(timed, 95) if timed else None,
-        prompt_tokens=fmean(r.prompt_tokens for r in records),
-        output_tokens=fmean(r.output_tokens for r in records),
-        cost_per_1000=None if mean_latency is None else mean_latency * 1000 / 3600 * usd_per_hour,
-        errors={b: errors[b] for b in BUCKETS if b in errors},
-        by_corpus={c: fmean(float(r.correct) for r in rs) for c, rs in _by(records, "corpus").items()},
-    )
-
-
-def summarize(records: Sequence[Record], *, usd_per_hour: float = 0.10, k: int = 5) -> list[StrategySummary]:
-    """One summary per strategy, in the order the strategies first appear in `records`."""
-    return [_summarize_one(s, rs, usd_per_hour, k) for s, rs in _by(records, "strategy").items()]
 
 
 def elo_games(records: Sequence[Record], votes: Sequence[Vote] = ()) -> list[tuple[str, str, float]]:
@@ -186,7 +89,7 @@ def _results(summaries: Sequence[StrategySummary], k: int) -> list[str]:
 
 
 def _corpora(records: Sequence[Record], summaries: Sequence[StrategySummary]) -> list[str]:
-    sizes = {c: len({r.item_id for r in rs}) for c, rs in _by(records, "corpus").items()}
+    sizes = {c: len({r.item_id for r in rs}) for c, rs in group_by(records, "corpus").items()}
     header = ["strategy", *(f"{_text(c)} (n={n})" for c, n in sizes.items())]
     return _table(header, [[_text(s.strategy), *(_num(s.by_corpus.get(c)) for c in sizes)] for s in summaries])
 
@@ -222,7 +125,7 @@ def _errors(records: Sequence[Record], summaries: Sequence[StrategySummary]) -> 
         for s in summaries
     ])
     lines += ["", *(f"- **{b}**: {d}" for b, d in BUCKETS.items())]
-    for strategy, rs in _by(records, "strategy").items():
+    for strategy, rs in group_by(records, "strategy").items():
         shown: dict[str, list[Record]] = {}
         for r in rs:
             bucket = classify(r)
@@ -257,7 +160,7 @@ def write_report(
     charts = write_charts(summaries, out_dir, sweep=sweep)
     info = run.summary()
     corpora = list(dict.fromkeys(r.corpus for r in records))
-    model = (run.config.get("generation") or {}).get("model")
+    model = run.settings.model
     lines = [f"# Evaluation report: {run.domain} — run `{run.run_id}`", ""]
     if command:
         lines += ["```", command, "```", ""]
@@ -266,7 +169,7 @@ def write_report(
         f"- strategies: {', '.join(_text(s.strategy) for s in summaries) or 'none'}",
         f"- questions: {len({r.item_id for r in records})} from {', '.join(map(_text, corpora)) or 'no corpus'}"
         f" (their test splits; limit {run.limit if run.limit is not None else 'none'}, seed {run.seed})",
-        f"- machine: {_text(str(run.fingerprint.get('machine', 'unknown')))}",
+        f"- machine: {_text(str(run.made_with.machine or 'unknown'))}",
         f"- created: {info['created']}, status: {run.status}",
         f"- cost basis: ${usd_per_hour:.2f} per machine-hour",
     ]
@@ -288,4 +191,23 @@ def write_report(
     return path
 
 
-__all__ = ["StrategySummary", "elo_games", "elo_table", "summarize", "write_report"]
+def report_run(run_id: str, config: Config, *, out: Path | None = None, command: str = "") -> Path:
+    """Write the markdown report and charts of evaluation run `run_id` (default folder: runs/RUN_ID/).
+
+    The command that made the run is remembered with it (the first one given), so a report rebuilt
+    later still says how its numbers were produced.
+    """
+    store = RunStore.open(config)
+    run = store.get_run(run_id)
+    if command and not run.meta.get("command"):
+        store.update_meta(run_id, command=command)
+        run = store.get_run(run_id)
+    records = store.records(run_id)
+    if not records:
+        raise InputError(f"run '{run_id}' has no records yet: resume it with `assistant eval --run {run_id}`")
+    folder = out or config.runs_dir / run_id
+    return write_report(run, records, folder, votes=store.votes(run.domain), sweep=run.meta.get("sweep"),
+                        command=run.meta.get("command", command), usd_per_hour=config.evaluation.usd_per_hour)
+
+
+__all__ = ["StrategySummary", "elo_games", "elo_table", "report_run", "summarize", "write_report"]

@@ -17,20 +17,24 @@ import random
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from assistant.config import Config
 from assistant.errors import AssistantError, InputError
 from assistant.evaluation.buckets import classify
-from assistant.evaluation.store import Record, Run, RunStore
+from assistant.evaluation.store import EvalSettings, Fingerprint, IndexStamp, Record, Run, RunStore
 from assistant.evaluation.tasks import label_options, option_replies, score_item
-from assistant.strategies import AskOptions, Strategy, get_strategy
+from assistant.strategies import AUTO, AskOptions, check_spec, get_strategy
 from assistant.types import QAItem
+
+if TYPE_CHECKING:
+    from assistant.api import Assistant
 
 Log = Callable[[str], None]
 
 
-def _log(msg: str) -> None:
+def log_stderr(msg: str) -> None:
+    """The default progress log of a run: one line on stderr."""
     print(msg, file=sys.stderr, flush=True)
 
 
@@ -65,7 +69,7 @@ def sample(items: Sequence[QAItem], limit: int | None, seed: int) -> list[QAItem
 
 def parse_strategies(specs: Sequence[str] | str, config: Config) -> list[str]:
     """Strategy specs checked up front: an unknown strategy or adapter fails before any question."""
-    from assistant.training.adapters import get_adapter
+    from assistant.models.adapters import get_adapter
 
     if isinstance(specs, str):
         specs = specs.split(",")
@@ -73,16 +77,26 @@ def parse_strategies(specs: Sequence[str] | str, config: Config) -> list[str]:
     for spec in (s.strip() for s in specs):
         if not spec:
             continue
-        strategy = get_strategy(spec)
-        if getattr(strategy, "uses_adapter", False):
-            name = getattr(strategy, "adapter", None)
-            if not name:
+        check_spec(spec)
+        strategy = None if spec == AUTO else get_strategy(spec)
+        if strategy is not None and strategy.uses_adapter:
+            if not strategy.adapter:
                 raise InputError(f"'{spec}' needs the adapter's name in the spec: '{spec}:NAME'")
-            get_adapter(config, name)
+            get_adapter(config, strategy.adapter)
         out.append(spec)
     if not out:
         raise InputError("no strategies given: e.g. --strategies base,rag")
     return list(dict.fromkeys(out))
+
+
+def strategy_name(spec: str) -> str:
+    """The strategy's name without its argument ("fewshot:3" -> "fewshot"; "auto" is the router)."""
+    return AUTO if spec == AUTO else get_strategy(spec).name
+
+
+def uses_retrieval(spec: str) -> bool:
+    """Whether answers with `spec` search the index ("auto" probes it to decide)."""
+    return spec == AUTO or get_strategy(spec).uses_retrieval
 
 
 def _device() -> str:
@@ -91,50 +105,38 @@ def _device() -> str:
     return f"CUDA {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "no GPU"
 
 
-def fingerprint(domain: str, config: Config, strategies: Sequence[str]) -> dict[str, Any]:
+def fingerprint(domain: str, config: Config, strategies: Sequence[str]) -> Fingerprint:
     """What the records depend on: the base model and, for RAG strategies, the index they searched."""
     import os
     import platform
 
-    from assistant.index.manifest import read_manifest
+    from assistant.index.manifest import index_fingerprint
 
-    found: dict[str, Any] = {
-        "model": config.generation.model,
-        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, {_device()}",
-    }
-    if any(get_strategy(s).uses_retrieval for s in strategies):
-        m = read_manifest(config.domain(domain).name, config)
-        found["index"] = {
-            "name": m.get("name"),
-            "collection": m.get("collection"),
-            "counts": m.get("counts", {}),
-            "embedding": m.get("embedding", {}).get("model"),
-            "updated_at": m.get("updated_at"),
-        }
-    return found
+    index = None
+    if any(uses_retrieval(s) for s in strategies):
+        index = IndexStamp.from_dict(index_fingerprint(config.domain(domain).name, config))
+    machine = f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, {_device()}"
+    return Fingerprint(config.generation.model, machine, index)
 
 
-def answer_item(ctx: Any, strategy: Strategy, spec: str, item: QAItem, run_id: str, config: Config) -> Record:
+def answer_item(assistant: Assistant, spec: str, item: QAItem, run_id: str, config: Config) -> Record:
     """One question answered by one strategy and scored: never raises for a user-level failure."""
     is_label = item.answer_type == "label"
-    name = getattr(strategy, "name", spec)
+    # closed labels are judged by option scoring, except CoT: its reasoning must run to a parsed answer
+    by_options = is_label and strategy_name(spec) != "cot"
     options = label_options(item) if is_label else ()
-    ask = AskOptions(
-        choices=options,
-        max_new_tokens=config.evaluation.label_max_new_tokens if is_label and name != "cot" else None,
-    )
+    ask = AskOptions(choices=options, max_new_tokens=config.evaluation.label_max_new_tokens if by_options else None)
     record = Record(run_id, item.id, spec, item.corpus, item.answer_type, item.question, item.answer,
                     gold_ids=list(item.doc_ids))
-    record.extra["uses_retrieval"] = strategy.uses_retrieval
+    record.extra["uses_retrieval"] = uses_retrieval(spec)
     start = time.perf_counter()
     try:
-        prepared = strategy.prepare(ctx, item.question, ask)
-        if is_label and name != "cot" and prepared.messages:
-            generator = ctx.get_generator()
-            scores = generator.score_options(prepared.messages, option_replies(options), adapter=prepared.adapter)
+        question = assistant.prepare(item.question, strategy=spec, options=ask)
+        if by_options and question.has_prompt:
+            scores = assistant.score_options(question, option_replies(options))
             record.scored = options[max(range(len(options)), key=scores.__getitem__)]
             record.extra["option_scores"] = dict(zip(options, [round(s, 4) for s in scores], strict=True))
-        answer = strategy.complete(ctx, prepared, ask)
+        answer = assistant.complete(question)
     except AssistantError as exc:
         record.error = str(exc)
         record.latency = time.perf_counter() - start
@@ -143,9 +145,9 @@ def answer_item(ctx: Any, strategy: Strategy, spec: str, item: QAItem, run_id: s
     record.latency = time.perf_counter() - start
     record.answer = answer.text
     record.retrieved_ids = [s.doc_id for s in answer.sources]
-    record.prompt_tokens = answer.usage.get("prompt_tokens", 0)
-    record.output_tokens = answer.usage.get("output_tokens", 0)
-    record.finish_reason = "length" if any("was cut at" in w for w in answer.warnings) else "stop"
+    record.prompt_tokens = answer.prompt_tokens
+    record.output_tokens = answer.output_tokens
+    record.finish_reason = answer.finish_reason
     if answer.details:
         record.extra.update(answer.details)
     verdict = score_item(item, answer.text, record.scored, config.evaluation)
@@ -166,7 +168,7 @@ def evaluate(
     corpora: Sequence[str] | None = None,
     run_id: str | None = None,
     progress: bool = True,
-    log: Log = _log,
+    log: Log = log_stderr,
     store: RunStore | None = None,
 ) -> Run:
     """Evaluate `strategies` on the domain's test questions; with `run_id`, resume (or extend) that run."""
@@ -182,31 +184,29 @@ def evaluate(
         if run.domain != domain:
             raise InputError(f"run '{run_id}' evaluated the '{run.domain}' domain, not '{domain}'")
         limit, seed = run.limit, run.seed
-        corpora = run.config.get("_eval", {}).get("corpora") or corpora
+        corpora = list(run.settings.corpora) or corpora
         specs = list(dict.fromkeys([*run.strategies, *specs]))
         store.set_strategies(run.run_id, specs)
     items = sample(eval_items(domain, config, corpora), limit, seed)
     if run_id is None:
-        settings = config.to_dict() | {"_eval": {"corpora": list(corpora or []), "items": len(items)}}
+        eval_section = EvalSettings(tuple(corpora or ()), len(items)).section()
+        settings = config.to_dict() | {EvalSettings.KEY: eval_section}
         run = store.create_run(domain, specs, settings, fingerprint(domain, config, specs), limit=limit, seed=seed)
     done = store.done(run.run_id)
     assistant = Assistant(domain, config)
-    ctx = assistant._context()
     log(f"run {run.run_id}: {len(items)} questions x {len(specs)} strategies ({', '.join(specs)})")
     for spec in specs:
-        strategy = get_strategy(spec)
         todo = [i for i in items if (spec, i.id) not in done]
         if not todo:
             continue
-        warm_up = getattr(strategy, "warm_up", None)
-        if warm_up is not None:  # loading the model, index, adapter or few-shot pool is not a question's latency
-            with contextlib.suppress(AssistantError):  # if it fails, the questions record the error
-                warm_up(ctx)
+        # loading the model, index, adapter or few-shot pool is not a question's latency
+        with contextlib.suppress(AssistantError):  # if it fails, the questions record the error
+            assistant.warm_up(spec)
         right = sum(r.correct for r in store.records(run.run_id, spec))
         seen = len(items) - len(todo)
         bar = tqdm(todo, desc=spec, unit="q", disable=not progress, dynamic_ncols=True, initial=seen, total=len(items))
         for item in bar:
-            record = answer_item(ctx, strategy, spec, item, run.run_id, config)
+            record = answer_item(assistant, spec, item, run.run_id, config)
             store.add(record)
             right += record.correct
             seen += 1
@@ -221,7 +221,7 @@ def rescore(run_id: str, config: Config, *, store: RunStore | None = None) -> in
     verdicts changed. Option scores stay as recorded."""
     store = store or RunStore.open(config)
     run = store.get_run(run_id)
-    corpora = run.config.get("_eval", {}).get("corpora") or None
+    corpora = list(run.settings.corpora) or None
     items = {i.id: i for i in eval_items(run.domain, config, corpora)}
     changed = 0
     for record in store.records(run_id):

@@ -9,6 +9,11 @@ from these rows, never from memory.
     run = store.create_run("medical", ["base", "rag"], config_dict, fingerprint, limit=200, seed=0)
     store.add(Record(run.run_id, "pubmedqa:21645374", "rag", ...))
     store.records(run.run_id)
+    run.settings.corpora, run.settings.model           # typed reads of the stored config (EvalSettings)
+    run.made_with.model, run.made_with.index           # and of the stored fingerprint (Fingerprint)
+
+The stored config and fingerprint stay plain JSON (`Run.config`, `Run.fingerprint`); `EvalSettings` and
+`Fingerprint` are the one place that reads and writes their keys.
 
 sqlite in WAL mode with a busy timeout lets an evaluation and the app's voters write at once; each
 write is one short transaction, and the (run, strategy, item) key makes a resumed run skip, never
@@ -22,7 +27,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -106,6 +111,76 @@ class Record:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """What a run's stored config says about the evaluation: the corpora asked for (empty: all of the
+    domain's), how many questions were sampled, and the generation model the config named."""
+
+    corpora: tuple[str, ...] = ()
+    items: int | None = None
+    model: str | None = None
+
+    KEY = "_eval"  # the section `assistant eval` adds to the resolved config it stores
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> EvalSettings:
+        section = _mapping(config.get(cls.KEY))
+        items = section.get("items")
+        model = _mapping(config.get("generation")).get("model")
+        return cls(tuple(str(c) for c in section.get("corpora") or ()), int(items) if items is not None else None,
+                   None if model is None else str(model))
+
+    def section(self) -> dict[str, Any]:
+        """The "_eval" section stored with the run's config (the model is the config's own key)."""
+        return {"corpora": list(self.corpora), "items": self.items}
+
+
+@dataclass(frozen=True)
+class IndexStamp:
+    """The index a run's RAG strategies searched, as it was then."""
+
+    name: str | None = None
+    collection: str | None = None
+    counts: Mapping[str, Any] = field(default_factory=dict)
+    embedding: str | None = None  # the embedding model
+    updated_at: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> IndexStamp:
+        return cls(data.get("name"), data.get("collection"), _mapping(data.get("counts")), data.get("embedding"),
+                   data.get("updated_at"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "collection": self.collection, "counts": dict(self.counts),
+                "embedding": self.embedding, "updated_at": self.updated_at}
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What a run's records depend on: the base model, the machine and (RAG strategies) the index."""
+
+    model: str | None = None
+    machine: str | None = None
+    index: IndexStamp | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Fingerprint:
+        index = data.get("index")
+        return cls(data.get("model"), data.get("machine"),
+                   IndexStamp.from_dict(index) if isinstance(index, Mapping) else None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored JSON: "index" only when a RAG strategy searched one."""
+        out: dict[str, Any] = {"model": self.model, "machine": self.machine}
+        if self.index is not None:
+            out["index"] = self.index.to_dict()
+        return out
+
+
 @dataclass(frozen=True)
 class Run:
     run_id: str
@@ -119,6 +194,14 @@ class Run:
     status: str  # running, done
     note: str = ""
     meta: dict[str, Any] = field(default_factory=dict)  # e.g. the data-size sweep's points
+
+    @property
+    def settings(self) -> EvalSettings:
+        return EvalSettings.from_config(self.config)
+
+    @property
+    def made_with(self) -> Fingerprint:
+        return Fingerprint.from_dict(self.fingerprint)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -187,13 +270,15 @@ class RunStore:
         domain: str,
         strategies: Sequence[str],
         config: dict[str, Any],
-        fingerprint: dict[str, Any],
+        fingerprint: Fingerprint | dict[str, Any],
         *,
         limit: int | None,
         seed: int,
         run_id: str | None = None,
         note: str = "",
     ) -> Run:
+        if isinstance(fingerprint, Fingerprint):
+            fingerprint = fingerprint.to_dict()
         run = Run(run_id or new_run_id(domain), time.time(), domain, list(strategies), config, fingerprint, limit,
                   seed, "running", note)
         with self._tx() as db:
@@ -287,4 +372,5 @@ class RunStore:
         return [Vote(c, d, q, a, b, v, json.loads(x)) for c, d, q, a, b, v, x in rows]
 
 
-__all__ = ["DB_FILE", "VOTES", "Record", "Run", "RunStore", "Vote", "new_run_id"]
+__all__ = ["DB_FILE", "VOTES", "EvalSettings", "Fingerprint", "IndexStamp", "Record", "Run", "RunStore", "Vote",
+           "new_run_id"]

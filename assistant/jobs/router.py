@@ -21,6 +21,7 @@ from assistant.routing import (
     accuracy_where_evaluated,
     available_specs,
     clear_cache,
+    context_adapters,
     current_fingerprint,
     domain_adapters,
     policy_path,
@@ -47,10 +48,11 @@ def records_for(domain: str, run_ids: Sequence[str], config: Config) -> tuple[li
         run = store.get_run(run_id)
         if run.domain != domain:
             raise InputError(f"run '{run_id}' evaluated the '{run.domain}' domain, not '{domain}'")
-        if run.fingerprint.get("model") != now["model"]:
-            raise InputError(f"run '{run_id}' was made with model '{run.fingerprint.get('model')}', but the "
+        made_with = run.made_with
+        if made_with.model != now["model"]:
+            raise InputError(f"run '{run_id}' was made with model '{made_with.model}', but the "
                              f"router answers with '{now['model']}': evaluate again with this model")
-        index = run.fingerprint.get("index", {}).get("collection")
+        index = made_with.index.collection if made_with.index is not None else None
         if index is not None and index != now["index"]:
             raise InputError(f"run '{run_id}' searched index collection '{index}', but '{domain}' is now "
                              f"'{now['index']}' (rebuilt since): evaluate again on this index")
@@ -74,12 +76,12 @@ def train_router(
     """Learn a policy from the runs' records (train part of the questions), evaluate it on the rest, save it.
 
     method: "auto" cross-validates every method of `router.learned.METHODS` on the training questions and
-    keeps the best (one-standard-error rule, simplest first); or one of them.
+    keeps the best (router.selection: one-standard-error rule, simplest first); or one of them.
     crossfit_folds: also route every question with a policy fitted (the same way) on the other folds, for
     a steadier estimate than the held-out part alone (metrics["crossfit"]; 0 to skip).
     """
     from assistant.api import Assistant
-    from assistant.router.learned import METHODS, select_policy
+    from assistant.router.learned import METHODS
     from assistant.router.oracle import (
         check_disjoint,
         compare,
@@ -88,6 +90,7 @@ def train_router(
         split_items,
         strategy_costs,
     )
+    from assistant.router.selection import select_policy
 
     if method != "auto" and method not in METHODS:
         raise InputError(f"unknown router method '{method}' (known: auto, {', '.join(METHODS)})")
@@ -95,7 +98,8 @@ def train_router(
     config.domain(domain)
     records, run_ids = records_for(domain, run_ids, config)
     adapters = domain_adapters(domain, config)
-    known = available_specs(domain, config, adapters)
+    context = context_adapters(domain, config)
+    known = available_specs(domain, config)
     gone = sorted({r.strategy for r in records} - known)
     if gone:
         log(f"skipping records of strategies that no longer exist: {', '.join(gone)}")
@@ -120,7 +124,8 @@ def train_router(
     retriever = assistant.retriever
     accuracy = accuracy_where_evaluated((table[i] for i in train_ids), costs)
     log(f"computing signals for {len(table)} questions ...")
-    signals = {i: signals_for(questions[i], domain, retriever, config, adapters=adapters, accuracy=accuracy)[0]
+    signals = {i: signals_for(questions[i], domain, retriever, config, adapters=adapters, accuracy=accuracy,
+                              context=context)[0]
                for i in sorted(table)}
     methods = METHODS if method == "auto" else (method,)
 

@@ -1,6 +1,7 @@
 """The learned routing policy: small scikit-learn models on Signals, trained on evaluation records.
 
-    from assistant.router.learned import LearnedPolicy, select_policy
+    from assistant.router.learned import LearnedPolicy
+    from assistant.router.selection import select_policy
     from assistant.router.oracle import correctness_table, strategy_costs, training_label
     costs = strategy_costs(records)
     rows = [table[i] for i in train_ids]                                             # strategy -> correct
@@ -21,22 +22,21 @@ Three methods (METHODS), each giving a score per strategy for a question:
   falls back to the best single strategy instead of fitting noise.
 - "best-single": no signals at all, each strategy's accuracy on the training questions (the baseline a
   learned router has to beat).
-`select_policy` cross-validates the candidates on the training questions only and keeps the most accurate
-(ties: the simpler one). At decision time the policy takes argmax over strategies of
-score(strategy) - cost_weight * cost(strategy) / max cost : a cost weight of 0 follows the scores, a larger
-one trades accuracy for latency. `calibrate` searches the weight that meets a cost or accuracy constraint on
+`select_policy` (router.selection) cross-validates the candidates on the training questions only and keeps
+the most accurate (one-standard-error rule: the simpler one). At decision time the policy takes argmax over
+strategies of score(strategy) - cost_weight * cost(strategy) / max cost : a cost weight of 0 follows the
+scores, a larger one trades accuracy for latency. `calibrate` searches the weight that meets a cost or accuracy constraint on
 given data, over every weight at which some decision changes.
 
-Saved as a pickle of the scikit-learn model plus a JSON sidecar (features, strategies, costs, cost weight,
-training data hash, metrics); loading refuses a policy trained on other features. Pickles run code when
-loaded: load only policies this program wrote. scikit-learn is imported only inside the functions using it.
+Saved as a pickle of the scikit-learn model plus a JSON sidecar (router.policy_file: features, strategies,
+costs, cost weight, training data hash, metrics); loading refuses a policy trained on other features.
+Pickles run code when loaded: load only policies this program wrote. The classifiers live in
+router.estimators; scikit-learn is imported only inside the functions using it.
+Tests: `.venv/bin/pytest tests/router/test_learned.py -q`.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import pickle
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -44,89 +44,14 @@ from typing import Any
 
 import numpy as np
 
+from assistant.router.estimators import KINDS, ConstantModel, CorrectnessModel, make_classifier
 from assistant.router.policy import Decision
+from assistant.router.policy_file import FORMAT, read_policy, write_policy
 from assistant.router.signals import FEATURES, Signals
 
-KINDS = ("logistic", "tree", "boosting")
 METHODS = ("cheapest-correct", "per-strategy", "best-single")
-C_GRID = (0.01, 0.1, 1.0)  # per-strategy regularisation strengths select_policy tries
-FORMAT = 1
 MAX_CANDIDATES = 2000  # cost weights tried by calibrate (quantiles of the breakpoints beyond that)
 TOP_FEATURES = 3
-
-
-class ConstantModel:
-    """Stands in for a classifier when the training labels hold a single strategy."""
-
-    def __init__(self, label: str) -> None:
-        self.classes_ = np.array([label])
-
-    def predict_proba(self, x: Any) -> np.ndarray:
-        return np.ones((len(x), 1))
-
-
-class CorrectnessModel:
-    """One binary model per strategy: predict_proba(X)[:, j] = P(strategy j answers correctly | signals).
-
-    A strategy whose training answers were all right or all wrong, or every strategy when `models` is
-    empty (the "best-single" method), is its (smoothed) accuracy on the training questions, a constant.
-    """
-
-    def __init__(self, strategies: Sequence[str], models: Mapping[str, Any], rates: Mapping[str, float]) -> None:
-        self.classes_ = np.array(list(strategies))
-        self.models = dict(models)
-        self.rates = {s: float(rates[s]) for s in strategies}
-        # standardise + logistic regression is a dot product: numpy does it in microseconds where a
-        # scikit-learn predict_proba call costs ~0.5 ms of input checks (routing must stay under 5 ms)
-        self.linear = {s: lin for s, m in self.models.items() if (lin := _linear(m)) is not None}
-
-    def predict_proba(self, x: Any) -> np.ndarray:
-        x = np.asarray(x, dtype=float)
-        columns = []
-        for s in map(str, self.classes_):
-            model = self.models.get(s)
-            if model is None:
-                columns.append(np.full(len(x), self.rates[s]))
-            elif s in self.linear:
-                mean, scale, coef, intercept = self.linear[s]
-                columns.append(1.0 / (1.0 + np.exp(-(((x - mean) / scale) @ coef + intercept))))
-            else:
-                columns.append(model.predict_proba(x)[:, list(model.classes_).index(True)])
-        return np.column_stack(columns) if columns else np.zeros((len(x), 0))
-
-
-def _linear(model: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
-    """(mean, scale, coef, intercept) of a fitted StandardScaler + binary LogisticRegression pipeline whose
-    positive class is True, else None."""
-    steps = getattr(model, "steps", None)
-    if not steps or len(steps) != 2:
-        return None
-    scaler, logistic = steps[0][1], steps[1][1]
-    if not hasattr(scaler, "mean_") or getattr(logistic, "coef_", np.zeros((2, 0))).shape[0] != 1:
-        return None
-    if [bool(c) for c in logistic.classes_] != [False, True]:
-        return None
-    scale = scaler.scale_ if scaler.scale_ is not None else np.ones_like(scaler.mean_)
-    return (np.asarray(scaler.mean_, dtype=float), np.asarray(scale, dtype=float),
-            np.asarray(logistic.coef_[0], dtype=float), float(logistic.intercept_[0]))
-
-
-def _make(kind: str, seed: int, c: float = 1.0) -> Any:
-    if kind == "logistic":
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
-        return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000, random_state=seed))
-    if kind == "tree":
-        from sklearn.tree import DecisionTreeClassifier
-
-        return DecisionTreeClassifier(max_depth=4, min_samples_leaf=3, random_state=seed)
-    if kind == "boosting":
-        from sklearn.ensemble import GradientBoostingClassifier
-
-        return GradientBoostingClassifier(n_estimators=100, max_depth=2, random_state=seed)
-    raise ValueError(f"unknown classifier kind '{kind}' (known: {', '.join(KINDS)})")
 
 
 def _signals(examples: Sequence[Signals | tuple[Signals, str]]) -> list[Signals]:
@@ -187,7 +112,7 @@ class LearnedPolicy:
         if len(set(labels)) == 1:
             model: Any = ConstantModel(labels[0])
         else:
-            model = _make(kind, seed).fit(x, labels)
+            model = make_classifier(kind, seed).fit(x, labels)
         strategies = tuple(str(c) for c in model.classes_)
         return cls(model, strategies, {s: costs[s] for s in strategies}, cost_weight, kind)
 
@@ -223,7 +148,7 @@ class LearnedPolicy:
             y = np.array([bool(rows[i][strategy]) for i in where])
             rates[strategy] = (y.sum() + 0.5) / (len(y) + 1.0)  # smoothed: a perfect few is not a certainty
             if not signals_free and 0 < y.sum() < len(y):
-                models[strategy] = _make(kind, seed, c).fit(x[where], y)
+                models[strategy] = make_classifier(kind, seed, c).fit(x[where], y)
         method = "best-single" if signals_free else "per-strategy"
         return cls(CorrectnessModel(strategies, models, rates), strategies, {s: costs[s] for s in strategies},
                    0.0, kind, method=method, c=None if signals_free else float(c))
@@ -378,113 +303,16 @@ class LearnedPolicy:
 
     def save(self, path: Path, *, data_hash: str, metrics: Mapping[str, Any]) -> Path:
         """Write the model to `path` (a pickle) and its JSON sidecar next to it; returns the sidecar path."""
-        path = Path(path)
-        if path.suffix == ".json":
-            raise ValueError(f"{path}: the model file needs a suffix other than .json (e.g. policy.pkl)")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        sidecar = path.with_suffix(".json")
         info = replace(self, data_hash=data_hash, metrics=dict(metrics)).describe()
-        try:
-            import sklearn
-
-            info["sklearn_version"] = sklearn.__version__
-        except ImportError:  # a ConstantModel needs no scikit-learn
-            info["sklearn_version"] = None
-        info["model_file"] = path.name
-        _atomic_write(path, pickle.dumps(self.model, protocol=pickle.HIGHEST_PROTOCOL))
-        _atomic_write(sidecar, (json.dumps(info, indent=2, default=str) + "\n").encode())
-        return sidecar
+        return write_policy(Path(path), self.model, info)
 
     @classmethod
     def load(cls, path: Path) -> LearnedPolicy:
         """Read a policy `save` wrote (the model file or its .json sidecar)."""
-        path = Path(path)
-        sidecar = path if path.suffix == ".json" else path.with_suffix(".json")
-        if not sidecar.is_file():
-            raise ValueError(f"no router policy sidecar at {sidecar}: train one with `assistant router train`")
-        info = json.loads(sidecar.read_text())
-        if info.get("format") != FORMAT:
-            raise ValueError(f"{sidecar}: router policy format {info.get('format')!r}, expected {FORMAT}: "
-                             "retrain with `assistant router train`")
-        if tuple(info.get("features", ())) != FEATURES:
-            raise ValueError(f"{sidecar}: the policy was trained on features {info.get('features')} but this "
-                             f"version computes {list(FEATURES)}: retrain with `assistant router train`")
-        model_file = sidecar.with_name(info.get("model_file", path.name))
-        if not model_file.is_file():
-            raise ValueError(f"{sidecar}: its model file {model_file} is missing: retrain with "
-                             "`assistant router train`")
-        model = pickle.loads(model_file.read_bytes())
+        info, model = read_policy(Path(path))
         return cls(model, tuple(info["strategies"]), info["costs"], float(info.get("cost_weight", 0.0)),
                    info.get("kind", "logistic"), FEATURES, info.get("data_hash", ""), info.get("metrics", {}),
                    info.get("method", "cheapest-correct"), info.get("c"))
-
-
-def _fit(
-    method: str, c: float | None, signals: Sequence[Signals], rows: Sequence[Mapping[str, bool]],
-    costs: Mapping[str, float], seed: int,
-) -> LearnedPolicy:
-    if method == "cheapest-correct":
-        from assistant.router.oracle import training_label
-
-        return LearnedPolicy.train([(s, training_label(r, costs)) for s, r in zip(signals, rows, strict=True)],
-                                   costs=costs, seed=seed)
-    return LearnedPolicy.train_correctness(signals, rows, costs=costs, c=c if c is not None else 1.0, seed=seed,
-                                           signals_free=method == "best-single")
-
-
-def routed_accuracy(policy: LearnedPolicy, signals: Sequence[Signals], rows: Sequence[Mapping[str, bool]]) -> float:
-    """The share of questions whose routed strategy answered correctly (not evaluated counts as wrong)."""
-    if not rows:
-        raise ValueError("no questions to score the policy on")
-    return sum(bool(row.get(policy.decide(s).strategy, False)) for s, row in zip(signals, rows, strict=True)) / len(rows)
-
-
-def select_policy(
-    signals: Sequence[Signals],
-    rows: Sequence[Mapping[str, bool]],
-    costs: Mapping[str, float],
-    *,
-    methods: Sequence[str] = METHODS,
-    folds: int = 5,
-    repeats: int = 3,
-    seed: int = 0,
-) -> tuple[LearnedPolicy, list[dict[str, Any]]]:
-    """Cross-validate the candidate policies on these (training) questions and fit the chosen one on all.
-
-    Candidates, simplest first: best-single, per-strategy at each C of C_GRID (strongest first),
-    cheapest-correct. Each is scored by routed accuracy over `repeats` shuffles of `folds` folds; the
-    one-standard-error rule keeps the simplest candidate within one standard error of the best mean, so
-    a policy that reads the signals is used only when they predict which strategy is right. Returns the
-    fitted policy and one row per candidate: method, c, accuracy (mean), se, chosen.
-    """
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise ValueError(f"unknown router method '{unknown[0]}' (known: {', '.join(METHODS)})")
-    if len(signals) != len(rows):
-        raise ValueError(f"{len(signals)} signals but {len(rows)} correctness rows: pass one row per question")
-    n = len(rows)
-    folds = min(folds, n)
-    if folds < 2:
-        raise ValueError(f"{n} training question(s) are too few to cross-validate a router")
-    order = {"best-single": 0, "per-strategy": 1, "cheapest-correct": 2}
-    candidates = [(m, c) for m in sorted(dict.fromkeys(methods), key=order.__getitem__)
-                  for c in (C_GRID if m == "per-strategy" else (None,))]
-    rng = np.random.default_rng(seed)
-    splits = [np.array_split(rng.permutation(n), folds) for _ in range(repeats)]
-    table: list[dict[str, Any]] = []
-    for method, c in candidates:
-        scores = []
-        for parts in splits:
-            for k, test in enumerate(parts):
-                train = np.concatenate([p for j, p in enumerate(parts) if j != k])
-                policy = _fit(method, c, [signals[i] for i in train], [rows[i] for i in train], costs, seed)
-                scores.append(routed_accuracy(policy, [signals[i] for i in test], [rows[i] for i in test]))
-        table.append({"method": method, "c": c, "accuracy": float(np.mean(scores)),
-                      "se": float(np.std(scores) / np.sqrt(len(scores) / repeats)), "chosen": False})
-    best = max(table, key=lambda row: row["accuracy"])
-    chosen = next(row for row in table if row["accuracy"] >= best["accuracy"] - best["se"] - 1e-12)
-    chosen["chosen"] = True
-    return _fit(chosen["method"], chosen["c"], signals, rows, costs, seed), table
 
 
 def _candidate_weights(proba: np.ndarray, norm: np.ndarray) -> np.ndarray:
@@ -507,11 +335,4 @@ def _value(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:.2f}"
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-__all__ = ["C_GRID", "KINDS", "METHODS", "ConstantModel", "CorrectnessModel", "LearnedPolicy", "routed_accuracy",
-           "select_policy"]
+__all__ = ["KINDS", "METHODS", "ConstantModel", "CorrectnessModel", "LearnedPolicy"]

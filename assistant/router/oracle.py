@@ -17,6 +17,8 @@ Definitions:
   some strategy got right, its cost that of the cheapest correct (else cheapest) strategy;
 - a strategy not evaluated on a question counts as wrong on it.
 Cost is seconds of latency per question (evaluation.report turns it into dollars with the machine's price).
+Records are anything with the attributes of `ScoredAnswer` (evaluation.store.Record is one): the router's
+core reads no storage. Tests: `.venv/bin/pytest tests/router/test_oracle.py -q`.
 """
 
 from __future__ import annotations
@@ -25,14 +27,27 @@ import hashlib
 import json
 from collections.abc import Collection, Iterable, Mapping
 from statistics import fmean
-from typing import Any
-
-from assistant.evaluation.store import Record
+from typing import Any, Protocol
 
 Table = dict[str, dict[str, bool]]
 
 
-def correctness_table(records: Iterable[Record]) -> Table:
+class ScoredAnswer(Protocol):
+    """What the oracle reads of one evaluation record: one question answered by one strategy, scored."""
+
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def item_id(self) -> str: ...
+    @property
+    def strategy(self) -> str: ...
+    @property
+    def correct(self) -> bool: ...
+    @property
+    def latency(self) -> float: ...
+
+
+def correctness_table(records: Iterable[ScoredAnswer]) -> Table:
     """item_id -> {strategy: correct}. When several records share (item, strategy), say the same question
     in two runs, the last one wins."""
     table: Table = {}
@@ -41,7 +56,7 @@ def correctness_table(records: Iterable[Record]) -> Table:
     return table
 
 
-def strategy_costs(records: Iterable[Record]) -> dict[str, float]:
+def strategy_costs(records: Iterable[ScoredAnswer]) -> dict[str, float]:
     """strategy -> mean latency in seconds over its records that recorded one (latency > 0), as
     evaluation.report does; a strategy with no timed record costs 0.0."""
     timed: dict[str, list[float]] = {}
@@ -52,7 +67,7 @@ def strategy_costs(records: Iterable[Record]) -> dict[str, float]:
     return {s: fmean(values) if values else 0.0 for s, values in timed.items()}
 
 
-def records_hash(records: Iterable[Record]) -> str:
+def records_hash(records: Iterable[ScoredAnswer]) -> str:
     """A short sha256 of what the router learns from (run, item, strategy, verdict, latency), independent of
     record order: saved with a learned policy so a stale one can be recognised."""
     rows = sorted((r.run_id, r.item_id, r.strategy, bool(r.correct), round(float(r.latency), 6)) for r in records)
@@ -231,6 +246,7 @@ def compare(
     }
 
 __all__ = [
+    "ScoredAnswer",
     "Table",
     "best_single",
     "cheapest_correct",

@@ -83,7 +83,7 @@ def yes_no_adapters(eval_model_dir: Path, tmp_path_factory: pytest.TempPathFacto
 @pytest.fixture
 def eval_config(home: Path, eval_model_dir: Path, tmp_path: Path) -> Iterator[Config]:
     """The toy domain prepared and indexed in a temp home, answered by the tiny learnable model."""
-    from assistant.workflows import build
+    from assistant.jobs.documents import build
 
     @register_loader(LOADER)
     def load(sources: list[Path], recipe: Recipe, progress: bool) -> LoadResult:

@@ -9,7 +9,6 @@ import random
 import pytest
 
 from assistant.evaluation.metrics import (
-    _min_cost_assignment,
     accuracy,
     bootstrap_ci,
     macro_f1,
@@ -124,16 +123,44 @@ def test_span_em_f1_aligns_bags_and_ignores_drop_number_rule() -> None:
     assert span_em_f1("revenue 2019", "revenue 2018") == (0.0, 0.5)
 
 
-def test_min_cost_assignment_matches_brute_force() -> None:
+def test_span_alignment_matches_brute_force() -> None:
+    """The optimal one-to-one alignment (scipy's linear_sum_assignment) against every permutation."""
     rng = random.Random(0)
+    vocab = ["apple", "boeing", "cisco", "inc", "co", "revenue", "2019"]
+
+    def bag_f1(p: set[str], g: set[str]) -> float:
+        inter = len(p & g)
+        precision, recall = inter / len(p), inter / len(g)
+        return 2 * precision * recall / (precision + recall) if inter else 0.0
+
     for _ in range(200):
-        n = rng.randint(1, 4)
-        m = rng.randint(n, 5)
-        cost = [[rng.choice([0.0, 0.25, 0.5, 1.0, rng.random()]) for _ in range(m)] for _ in range(n)]
-        cols = _min_cost_assignment(cost)
-        assert len(set(cols)) == n
-        best = min(sum(cost[i][c] for i, c in enumerate(p)) for p in itertools.permutations(range(m), n))
-        assert sum(cost[i][c] for i, c in enumerate(cols)) == pytest.approx(best)
+        pred = [" ".join(rng.sample(vocab, rng.randint(1, 3))) for _ in range(rng.randint(1, 4))]
+        gold = [" ".join(rng.sample(vocab, rng.randint(1, 3))) for _ in range(rng.randint(1, 4))]
+        pb, gb = [set(x.split()) for x in pred], [set(x.split()) for x in gold]
+        size = max(len(pb), len(gb))
+        if len(gb) <= len(pb):
+            best = max(sum(bag_f1(pb[j], g) for g, j in zip(gb, perm, strict=True))
+                       for perm in itertools.permutations(range(len(pb)), len(gb)))
+        else:
+            best = max(sum(bag_f1(p, gb[j]) for p, j in zip(pb, perm, strict=True))
+                       for perm in itertools.permutations(range(len(gb)), len(pb)))
+        assert span_em_f1(pred, gold)[1] == pytest.approx(best / size, abs=0.005 + 1e-9)  # F1 is rounded to 2 places
+
+
+def test_zero_answers_and_empty_bags_keep_the_official_behaviour() -> None:
+    # no span on one side: nothing to align, F1 0 (EM only when both sides have no span at all)
+    assert span_em_f1([], ["apple"]) == (0.0, 0.0)
+    assert span_em_f1(["apple"], []) == (0.0, 0.0)
+    assert span_em_f1([], []) == (1.0, 0.0)
+    # a span that normalizes to nothing is an empty bag: DROP's F1 of two empty bags is 1 (P = R = 1) ...
+    assert span_em_f1("the", "a") == (1.0, 1.0)
+    # ... and against a non-empty bag 0 (P 1, R 0 -> 2PR/(P+R) = 0)
+    assert span_em_f1("the", "apple") == (0.0, 0.0)
+    # an extra empty predicted span is an unmatched span: (1 + 0) / 2
+    assert span_em_f1(["apple", "the"], ["apple"]) == (0.0, 0.5)
+    # no prediction or no gold answer at all: TAT-QA scores 0, 0
+    assert tatqa_em_f1("", ["1"]) == (0.0, 0.0)
+    assert tatqa_em_f1("1", []) == (0.0, 0.0)
 
 
 @pytest.mark.parametrize(

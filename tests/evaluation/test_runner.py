@@ -13,10 +13,10 @@ from assistant.config import Config
 from assistant.errors import InputError, NotFoundError
 from assistant.evaluation import runner
 from assistant.evaluation.advise import advise, ladder
+from assistant.evaluation.report import report_run
 from assistant.evaluation.runner import evaluate
 from assistant.evaluation.store import RunStore
-from assistant.evaluation.sweep import parse_amounts, sweep_data
-from assistant.workflows import report_run
+from assistant.jobs.sweep import parse_amounts, sweep_data
 from tests.evaluation.conftest import DOMAIN, N_TEST, eval_qa
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
@@ -83,7 +83,7 @@ def test_an_interrupted_run_resumes_without_duplicates(eval_config: Config, monk
     assert run.status == "running" and len(store.records(run.run_id)) == 4
     monkeypatch.setattr(runner, "answer_item", real)
     seen: list[str] = []
-    monkeypatch.setattr(runner, "answer_item", lambda ctx, s, spec, item, *a: seen.append(item.id) or real(ctx, s, spec, item, *a))
+    monkeypatch.setattr(runner, "answer_item", lambda assistant, spec, item, *a: seen.append(item.id) or real(assistant, spec, item, *a))
     done = evaluate(DOMAIN, ["base", "rag"], eval_config, run_id=run.run_id, progress=False, log=quiet)
     assert done.status == "done" and len(seen) == 2 * N_TEST - 4
     keys = [(r.strategy, r.item_id) for r in store.records(run.run_id)]

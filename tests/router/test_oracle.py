@@ -98,6 +98,23 @@ def test_tables_and_costs_from_records() -> None:
         oracle_accuracy({})
 
 
+def test_any_record_with_the_read_attributes_will_do() -> None:
+    """The oracle reads run_id, item_id, strategy, correct and latency, and imports no storage type."""
+    from typing import NamedTuple
+
+    class Row(NamedTuple):
+        run_id: str
+        item_id: str
+        strategy: str
+        correct: bool
+        latency: float
+
+    rows = [Row("r1", "q1", "base", T, 1.0), Row("r1", "q1", "rag", F, 3.0)]
+    stored = [rec("q1", "base", T, 1.0), rec("q1", "rag", F, 3.0)]
+    assert correctness_table(rows) == correctness_table(stored) == {"q1": {"base": T, "rag": F}}
+    assert strategy_costs(rows) == strategy_costs(stored) and records_hash(rows) == records_hash(stored)
+
+
 def test_split_is_deterministic_stable_and_disjoint() -> None:
     ids = [f"pubmedqa:{i}" for i in range(1000)]
     train, test = split_items(ids, test_fraction=0.3, seed=0)

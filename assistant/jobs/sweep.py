@@ -1,6 +1,6 @@
 """`assistant eval --sweep-data 0.1,0.25,0.5,1.0 --adapter-recipe sft`: accuracy against training-set size.
 
-    from assistant.evaluation.sweep import sweep_data
+    from assistant.jobs.sweep import sweep_data
     run, points = sweep_data("medical", ["0.1", "0.5", "1.0"], "sft", config, limit=100)
 
 For each amount (a fraction of the train split when <= 1, else a number of QA items) an adapter
@@ -9,6 +9,8 @@ amount is reused), then evaluated beside the reference strategies (RAG by defaul
 in one run. Each adapter sees its data `training.epochs` times (the step cap is lifted, so a bigger
 share really means more training, not the same number of steps); on CPU keep the amounts small.
 Recipes: "sft" (adapter strategy) and "raft" (trained --with-context, answered by rag+adapter).
+It trains adapters, so it is orchestration (beside `jobs.train`), not part of the evaluation package.
+Tests: `.venv/bin/pytest tests/evaluation/test_runner.py -q -k sweep`.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from typing import Any
 
 from assistant.config import Config
 from assistant.errors import InputError, NotFoundError
-from assistant.evaluation.report import summarize
-from assistant.evaluation.runner import Log, _log, evaluate
+from assistant.evaluation.runner import Log, evaluate, log_stderr
 from assistant.evaluation.store import Run, RunStore
+from assistant.evaluation.summary import summarize
 
 RECIPES = {"sft": ("adapter", False), "raft": ("rag+adapter", True)}
 UNCAPPED_STEPS = 10**9  # the run ends after `epochs` passes over its data
@@ -63,11 +65,13 @@ def sweep_data(
     corpora: Sequence[str] | None = None,
     train_options: dict[str, Any] | None = None,
     progress: bool = True,
-    log: Log = _log,
+    log: Log = log_stderr,
     store: RunStore | None = None,
 ) -> tuple[Run, list[dict[str, Any]]]:
-    from assistant.training import get_adapter
-    from assistant.workflows import train
+    """Train (or reuse) one adapter per amount, evaluate them beside `references` in one run, and store
+    the points (accuracy and its interval per adapter, accuracy per reference) in the run's meta."""
+    from assistant.jobs.train import train
+    from assistant.models.adapters import get_adapter
 
     if recipe not in RECIPES:
         raise InputError(f"unknown adapter recipe '{recipe}' (known: {', '.join(RECIPES)})")
