@@ -53,6 +53,7 @@ bench: setup
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/mypy assistant app.py app_service.py app_views.py
 
 # the newest releases pyproject.toml allows, tested (fast tests: adapter switching included), then locked
 lock:

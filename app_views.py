@@ -1,19 +1,21 @@
 """What the app shows, as plain functions of API objects: source rows, notes, upload checks, index status
 and the report view. app.py wires them to Gradio; nothing here imports gradio (tests: tests/test_app.py).
+
+The upload check takes the file types the document jobs take (api.SUPPORTED_FILES) and adds what a
+browser upload needs on top: a size limit and a look at the content.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import assistant as api
 
 WHOLE = "(whole domain)"
 SOURCE_HEADERS = ["#", "title", "id", "page / URL", "score", "similarity", "snippet"]
-SOURCE_TYPES = ["number", "str", "str", "markdown", "number", "number", "markdown"]
-UPLOAD_TYPES = (".pdf", ".txt", ".md", ".markdown", ".html", ".htm")
+SOURCE_TYPES: list[Literal["str", "number", "markdown"]] = ["number", "str", "str", "markdown", "number", "number", "markdown"]
 CHARTS = {"accuracy.png": "Accuracy (95% CI)", "accuracy_latency.png": "Accuracy vs latency",
           "errors.png": "Error types", "data_size.png": "Accuracy vs training data"}
 _MD = re.compile(r"([\\`*_\[\]<>#|])")
@@ -69,8 +71,8 @@ def notes(answer: api.Answer) -> str:
 def check_upload(path: Path, max_bytes: int) -> str | None:
     """What is wrong with an uploaded file (type, size, content), or None."""
     name, suffix = path.name, path.suffix.lower()
-    if suffix not in UPLOAD_TYPES:
-        return f"{name}: {suffix or 'a file without extension'} is not accepted (PDF, txt, md or html only)"
+    if suffix not in api.SUPPORTED_FILES:
+        return f"{name}: {suffix or 'a file without extension'} is not accepted ({api.SUPPORTED_LABEL} only)"
     size = path.stat().st_size
     if size == 0:
         return f"{name}: the file is empty"

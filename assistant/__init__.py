@@ -61,21 +61,23 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "index_status": ("assistant.index", "index_status"),
     "list_indexes": ("assistant.index", "list_indexes"),
     "remove_index": ("assistant.index", "remove_index"),
-    "BuildResult": ("assistant.workflows", "BuildResult"),
+    "SUPPORTED_FILES": ("assistant.corpus.loaders.files", "SUPPORTED"),
+    "SUPPORTED_LABEL": ("assistant.corpus.loaders.files", "SUPPORTED_LABEL"),
+    "BuildResult": ("assistant.jobs.documents", "BuildResult"),
     "BackgroundBuild": ("assistant.background", "BackgroundBuild"),
     "import_transformers": ("assistant.hub", "import_transformers"),
     "CorpusProgress": ("assistant.background", "CorpusProgress"),
-    "add_documents": ("assistant.workflows", "add_documents"),
-    "build": ("assistant.workflows", "build"),
-    "update_index": ("assistant.workflows", "update"),
-    "train": ("assistant.workflows", "train"),
+    "add_documents": ("assistant.jobs.documents", "add_documents"),
+    "build": ("assistant.jobs.documents", "build"),
+    "update_index": ("assistant.jobs.documents", "update"),
+    "train": ("assistant.jobs.train", "train"),
     "evaluate": ("assistant.evaluation.runner", "evaluate"),
     "rescore": ("assistant.evaluation.runner", "rescore"),
     "advise": ("assistant.evaluation.advise", "advise"),
-    "sweep_data": ("assistant.evaluation.sweep", "sweep_data"),
+    "sweep_data": ("assistant.jobs.sweep", "sweep_data"),
     "summarize": ("assistant.evaluation.report", "summarize"),
     "elo_table": ("assistant.evaluation.report", "elo_table"),
-    "report_run": ("assistant.workflows", "report_run"),
+    "report_run": ("assistant.evaluation.report", "report_run"),
     "RunStore": ("assistant.evaluation.store", "RunStore"),
     "Record": ("assistant.evaluation.store", "Record"),
     "Run": ("assistant.evaluation.store", "Run"),
@@ -84,15 +86,18 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "eval_router": ("assistant.jobs.router", "eval_router"),
     "show_router": ("assistant.routing", "show_router"),
     "TrainingConfig": ("assistant.config", "TrainingConfig"),
-    "AdapterInfo": ("assistant.training", "AdapterInfo"),
-    "list_adapters": ("assistant.training", "list_adapters"),
-    "get_adapter": ("assistant.training", "get_adapter"),
+    "AdapterInfo": ("assistant.models.adapters", "AdapterInfo"),
+    "list_adapters": ("assistant.models.adapters", "list_adapters"),
+    "get_adapter": ("assistant.models.adapters", "get_adapter"),
+    "check_question": ("assistant.strategies", "check_question"),
     "delete_adapter": ("assistant.training", "delete_adapter"),
     "merge_adapter": ("assistant.training", "merge_adapter"),
 }
 
 __all__ = [
     "PROJECT_ROOT",
+    "SUPPORTED_FILES",
+    "SUPPORTED_LABEL",
     "AdapterInfo",
     "Answer",
     "Assistant",
@@ -121,6 +126,7 @@ __all__ = [
     "add_recipe",
     "advise",
     "build",
+    "check_question",
     "corpora_for",
     "corpus_manifest",
     "delete_adapter",
@@ -184,16 +190,21 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         load_qa,
     )
     from assistant.corpus import prepare as prepare_corpus
+    from assistant.corpus.loaders.files import SUPPORTED as SUPPORTED_FILES
+    from assistant.corpus.loaders.files import SUPPORTED_LABEL
     from assistant.errors import AssistantError, ConfigError, InputError, ModelUnavailableError, NotFoundError
     from assistant.evaluation.advise import advise
-    from assistant.evaluation.report import elo_table, summarize
+    from assistant.evaluation.report import elo_table, report_run, summarize
     from assistant.evaluation.runner import evaluate, rescore
     from assistant.evaluation.store import Record, Run, RunStore, Vote
-    from assistant.evaluation.sweep import sweep_data
     from assistant.index import BuildReport, IndexStatus, index_status, list_indexes, remove_index
+    from assistant.jobs.documents import BuildResult, add_documents, build
+    from assistant.jobs.documents import update as update_index
     from assistant.jobs.router import eval_router, train_router
+    from assistant.jobs.sweep import sweep_data
+    from assistant.jobs.train import train
+    from assistant.models.adapters import AdapterInfo, get_adapter, list_adapters
     from assistant.routing import show_router
-    from assistant.training import AdapterInfo, delete_adapter, get_adapter, list_adapters, merge_adapter
+    from assistant.strategies import check_question
+    from assistant.training import delete_adapter, merge_adapter
     from assistant.types import Answer, Document, QAItem, Source
-    from assistant.workflows import BuildResult, add_documents, build, report_run, train
-    from assistant.workflows import update as update_index

@@ -148,10 +148,10 @@ class BackgroundBuild:
                     self._update(item, state="ready", message="already indexed", seconds=time.perf_counter() - start)
                     continue
                 self._update(item, state="indexing", message="loading the embedder, reading the index")
-                report = build_index(
-                    domain, self.config, corpora=wanted, progress=False,
-                    on_progress=lambda done, total, item=item: self._update(item, done=done, total=total),
-                )
+                def progress(done: int, total: int, item: CorpusProgress = item) -> None:
+                    self._update(item, done=done, total=total)
+
+                report = build_index(domain, self.config, corpora=wanted, progress=False, on_progress=progress)
                 held = set(wanted)
                 self._update(item, state="ready", message=f"{report.n_chunks} chunks in the index",
                              seconds=time.perf_counter() - start)

@@ -2,6 +2,10 @@
 
 Registered on the main app by `assistant.cli` (kept apart so each file stays small); like the rest of
 the CLI they use the public Python API only.
+
+    assistant eval --domain medical --strategies base,rag,fewshot:3 --limit 50
+    assistant advise --domain finance --limit 100
+    assistant report --run RUN_ID
 """
 
 from __future__ import annotations
@@ -14,10 +18,9 @@ import typer
 from rich.table import Column, Table
 
 import assistant as api
-from assistant.cli import Domain, _config, _typer, app, err, out
+from assistant.cli_common import Domain, err, load_config, out, typer_app
 
-runs_app = _typer("List and delete evaluation runs (the records behind reports, Elo and the router).")
-app.add_typer(runs_app, name="runs")
+runs_app = typer_app("List and delete evaluation runs (the records behind reports, Elo and the router).")
 
 Limit = Annotated[int | None, typer.Option("--limit", help="Evaluate a seeded sample of N test questions (default: all).")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the question sample.")]
@@ -72,7 +75,6 @@ def _finish(run: Any, config: api.Config, command: str) -> None:
     out.print(f"run {run.run_id}: report {path}", highlight=False)
 
 
-@app.command("eval")
 def eval_(
     ctx: typer.Context,
     domain: Domain = "medical",
@@ -88,7 +90,7 @@ def eval_(
     quiet: NoProgress = False,
 ) -> None:
     """Answer the domain's held-out questions with each strategy; store every record; print and write a report."""
-    config = _config()
+    config = load_config()
     command = _command(ctx)
     if rescore:
         if not run:
@@ -108,7 +110,6 @@ def eval_(
     _finish(result, config, command)
 
 
-@app.command()
 def advise(
     ctx: typer.Context,
     domain: Domain = "medical",
@@ -119,21 +120,20 @@ def advise(
     quiet: NoProgress = False,
 ) -> None:
     """Climb the ladder base -> few-shot -> CoT -> RAG -> adapter -> both; stop when gains stop; recommend."""
-    config = _config()
+    config = load_config()
     advice = api.advise(domain, config, limit=limit, seed=seed, corpora=corpus, run_id=run, progress=not quiet)
     out.print(advice.text(), highlight=False)
     path = api.report_run(advice.run_id, config, command=_command(ctx))
     out.print(f"report {path}", highlight=False)
 
 
-@app.command()
 def report(
     run: Annotated[str | None, typer.Option("--run", help="Run id (default: the latest run).")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Folder for report.md and the charts (default: runs/RUN_ID/).")] = None,
     command: Annotated[str, typer.Option("--command", help="The command that made the run, quoted in the report.")] = "",
 ) -> None:
     """Write a run's markdown report with charts (accuracy with CI, accuracy vs latency, errors, data size)."""
-    config = _config()
+    config = load_config()
     if run is None:
         latest = api.RunStore.open(config).latest_run()
         if latest is None:
@@ -146,7 +146,7 @@ def report(
 @runs_app.command("list")
 def runs_list(domain: Annotated[str | None, typer.Option("--domain", "-d", help="Only this domain.")] = None) -> None:
     """Evaluation runs, newest first."""
-    store = api.RunStore.open(_config())
+    store = api.RunStore.open(load_config())
     found = store.runs(domain)
     if not found:
         out.print("no evaluation runs yet: `assistant eval --domain medical --limit 50`")
@@ -155,12 +155,13 @@ def runs_list(domain: Annotated[str | None, typer.Option("--domain", "-d", help=
     for r in found:
         s = r.summary()
         table.add_row(s["run_id"], s["created"], s["domain"], ", ".join(s["strategies"]),
-                      str(r.config.get("_eval", {}).get("items", "")), str(len(store.done(r.run_id))), s["status"])
+                      "" if r.settings.items is None else str(r.settings.items), str(len(store.done(r.run_id))),
+                      s["status"])
     out.print(table)
 
 
 @runs_app.command("delete")
 def runs_delete(run: Annotated[str, typer.Argument(help="Run id.")]) -> None:
     """Delete a run and its records."""
-    api.RunStore.open(_config()).delete_run(run)
+    api.RunStore.open(load_config()).delete_run(run)
     err.print(f"deleted run {run}")

@@ -1,4 +1,8 @@
-"""`assistant router train | eval | show`: the per-question strategy router (registered by `assistant.cli`)."""
+"""`assistant router train | eval | show`: the per-question strategy router (registered by `assistant.cli`).
+
+    assistant router train --domain medical            # learn from the domain's latest evaluation run
+    assistant router show --domain medical
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,9 @@ import typer
 from rich.table import Column, Table
 
 import assistant as api
-from assistant.cli import Domain, _config, _typer, app, err, out
+from assistant.cli_common import Domain, err, load_config, out, typer_app
 
-router_app = _typer("The router that picks base, RAG, an adapter or both per question (strategy 'auto').")
-app.add_typer(router_app, name="router")
+router_app = typer_app("The router that picks base, RAG, an adapter or both per question (strategy 'auto').")
 
 
 def _acc(row: dict[str, Any] | None) -> str:
@@ -77,7 +80,7 @@ def router_train(
 ) -> None:
     """Learn a routing policy from evaluation records; evaluate it on held-out questions; use it from now on."""
     ids = [r.strip() for r in runs.split(",") if r.strip()] if runs else []
-    metrics = api.train_router(domain, ids, _config(), max_cost=max_cost, min_accuracy=min_accuracy,
+    metrics = api.train_router(domain, ids, load_config(), max_cost=max_cost, min_accuracy=min_accuracy,
                                method=method, test_fraction=test_fraction, log=lambda msg: err.print(msg, highlight=False))
     _print_metrics(metrics)
 
@@ -85,7 +88,7 @@ def router_train(
 @router_app.command("eval")
 def router_eval(domain: Domain = "medical") -> None:
     """The learned router vs the rule policy, every single strategy and the oracle, on its held-out questions."""
-    _print_metrics(api.eval_router(domain, _config()))
+    _print_metrics(api.eval_router(domain, load_config()))
 
 
 @router_app.command("show")
@@ -94,7 +97,7 @@ def router_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The policy in use for a domain: rules and thresholds, or the learned model's features and strategies."""
-    info = api.show_router(domain, _config())
+    info = api.show_router(domain, load_config())
     if as_json:
         print(json.dumps(info, indent=2, default=str))
         return

@@ -236,6 +236,15 @@ class EvaluationConfig:
 
 
 @dataclass(frozen=True)
+class IngestConfig:
+    # the largest file a user adds (`index update --add`, the app's Documents tab; its --max-upload-mb overrides)
+    max_upload_mb: float = 50.0
+
+    def __post_init__(self) -> None:
+        _positive("ingest", max_upload_mb=self.max_upload_mb)
+
+
+@dataclass(frozen=True)
 class DomainConfig:
     name: str
     description: str = ""
@@ -273,6 +282,7 @@ class Config:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     prompting: PromptingConfig = field(default_factory=PromptingConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
     domains: dict[str, DomainConfig] = field(default_factory=lambda: dict(DEFAULT_DOMAINS))
     default_strategy: str = "auto"  # the router decides per question; or any strategy spec
 
@@ -331,7 +341,7 @@ def _build(cls: type, data: Any, where: str) -> Any:
         if key not in names:
             raise ConfigError(f"{where}: unknown key '{key}' (known: {', '.join(sorted(names))})")
         hint = hints[key]
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             value = _build(hint, value, f"{where}.{key}")
         elif key == "domains":
             value = {n: _build(DomainConfig, {"name": n, **(d or {})}, f"{where}.domains.{n}") for n, d in value.items()}

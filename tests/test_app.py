@@ -246,7 +246,7 @@ def test_ask_stream_yields_pieces_then_the_same_answer_as_ask(home: Path, tiny_m
     assert pieces and all(isinstance(p, str) for p in pieces) and isinstance(final, assistant.Answer)
     assert "".join(pieces) == final.text == a.ask("What is glaucoma?", strategy="base").text
     assert final.strategy == "base" and final.reason == "base: requested" and "generate" in final.timings
-    assert final.usage["prompt_tokens"] > 0
+    assert final.prompt_tokens > 0
     with pytest.raises(assistant.InputError, match="empty"):
         next(a.ask_stream("   "))
 
@@ -258,16 +258,38 @@ def test_public_bind_requires_a_login(tmp_path: Path, capsys: pytest.CaptureFixt
             app.main(argv)
         assert exit_info.value.code == 2
         assert "--auth USER:PASSWORD" in capsys.readouterr().err
+    with pytest.raises(assistant.InputError, match="--auth USER:PASSWORD"):  # launch() itself refuses too
+        app.launch(host="0.0.0.0")
     users = tmp_path / "users.txt"
     users.write_text("# who may log in\nann:secret\n\nbob:pass:word\n")
-    parser = app.argparse.ArgumentParser()
-    args = app.argparse.Namespace(auth="cy:x", auth_file=str(users))
-    assert app._auth(args, parser) == [("cy", "x"), ("ann", "secret"), ("bob", "pass:word")]
+    assert app.read_logins("cy:x", users) == [("cy", "x"), ("ann", "secret"), ("bob", "pass:word")]
+    assert app.read_logins() is None
     users.write_text("nopassword\n")
+    with pytest.raises(assistant.InputError, match="user:password"):
+        app.read_logins(None, users)
     with pytest.raises(SystemExit):
-        app._auth(app.argparse.Namespace(auth=None, auth_file=str(users)), parser)
+        app.main(["--auth-file", str(users)])
     assert "user:password" in capsys.readouterr().err
     assert app._loopback("127.0.0.1") and app._loopback("localhost") and not app._loopback("0.0.0.0")
+
+
+def test_the_upload_limit_and_file_types_come_from_one_place(home: Path) -> None:
+    """The Documents tab's limit is the config's ingest.max_upload_mb unless the app is given one; its
+    file types are the files loader's."""
+    app = load_app()
+    assert app.Service().max_upload_mb == assistant.load_config().ingest.max_upload_mb == 50.0
+    (home / "assistant.yaml").write_text("ingest: {max_upload_mb: 2}\n")
+    assert app.Service().max_upload_bytes == 2 * 1024 * 1024
+    assert app.Service(max_upload_mb=0.5).max_upload_bytes == 512 * 1024
+    import app_views as views
+
+    for suffix in assistant.SUPPORTED_FILES:
+        text = home / f"note{suffix}"
+        text.write_bytes(b"%PDF-1.4\n" if suffix == ".pdf" else b"a note")
+        assert views.check_upload(text, 1024) is None
+    other = home / "note.docx"
+    other.write_bytes(b"x")
+    assert f"({assistant.SUPPORTED_LABEL} only)" in (views.check_upload(other, 1024) or "")
 
 
 def test_concurrent_sessions_vote_and_upload(app_url: str, tmp_path: Path) -> None:

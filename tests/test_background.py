@@ -11,7 +11,7 @@ from assistant import Assistant
 from assistant.background import BackgroundBuild, build_order
 from assistant.config import Config, DomainConfig, GenerationConfig
 from assistant.index import build_index, index_status
-from assistant.workflows import ensure_prepared
+from assistant.jobs.documents import ensure_prepared
 from tests.corpus.conftest import write_recipe
 
 DOMAIN = "notes"

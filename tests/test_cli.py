@@ -69,7 +69,7 @@ def test_user_path_add_build_ask_search_update_remove(cli_home: Path, tmp_path: 
     assert answer["sources"][0]["doc_id"] == "mynotes:glaucoma"
     assert answer["sources"][0]["locator"] and answer["sources"][0]["snippet"]
     assert set(answer["timings"]) >= {"retrieve", "generate", "total"}
-    assert answer["usage"]["output_tokens"] <= 12
+    assert answer["output_tokens"] <= 12  # Answer carries its token counts as fields (issue 12)
     assert all(1 <= c <= len(answer["sources"]) for c in answer["citations"])
 
     code, out = run("ask", "What damages the optic nerve?", "-d", "notes", "-s", "rag")
@@ -141,3 +141,42 @@ def test_help_is_fast_and_lists_commands() -> None:
     assert code == 0
     for command in ("corpus", "index", "ask", "search", "serve"):
         assert command in out
+
+
+def test_serve_calls_the_apps_launch_function(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`assistant serve` imports app.py from the checkout and calls its launch() with the options given
+    (--auth-file falling back to $ASSISTANT_AUTH_FILE, as for `python app.py`); a public host without a
+    login is refused with one line."""
+    from assistant import cli
+
+    app_module = cli._load_app()
+    real_launch = app_module.launch
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr(app_module, "launch", lambda **kwargs: calls.append(kwargs))
+    code, out = run("serve", "--port", "7999", "--build", "--max-upload-mb", "3", "--auth", "ann:secret")
+    assert code == 0, out
+    assert calls == [{"host": "127.0.0.1", "port": 7999, "share": False, "auth": [("ann", "secret")],
+                      "max_upload_mb": 3.0, "build": True}]
+    users = tmp_path / "users.txt"
+    users.write_text("bob:pw\n")
+    monkeypatch.setenv("ASSISTANT_AUTH_FILE", str(users))
+    code, out = run("serve", "--host", "0.0.0.0")
+    assert code == 0, out
+    assert calls[-1]["auth"] == [("bob", "pw")] and calls[-1]["max_upload_mb"] is None
+    monkeypatch.delenv("ASSISTANT_AUTH_FILE")
+    monkeypatch.setattr(app_module, "launch", real_launch)  # it refuses before loading anything
+    code, out = run("serve", "--share")
+    assert code == 2 and "--share makes the app reachable" in out and len(calls) == 2
+
+
+def test_index_update_add_refuses_files_over_the_configured_limit(cli_home: Path, home: Path, tmp_path: Path) -> None:
+    with (home / "assistant.yaml").open("a") as f:
+        f.write("ingest: {max_upload_mb: 0.001}\n")  # about 1 KB
+    big = tmp_path / "big.txt"
+    big.write_text("Glaucoma damages the optic nerve. " * 100)
+    code, out = run("index", "update", "notes", "--add", str(big))
+    assert code == 2 and "big.txt" in out and "over the" in out
+    other = tmp_path / "notes.docx"
+    other.write_text("x")
+    code, out = run("index", "update", "notes", "--add", str(other))
+    assert code == 2 and "unsupported file type" in out and ".pdf, .txt, .md, .markdown, .html, .htm" in out

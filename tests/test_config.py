@@ -60,3 +60,13 @@ def test_dataclasses_validate_on_construction() -> None:
     with pytest.raises(ConfigError):
         ChunkingConfig(chunk_size=0)
     assert Config(home=Path("/x")).replace(default_strategy="base").default_strategy == "base"
+
+
+def test_one_upload_limit_for_the_app_and_the_document_jobs(home: Path) -> None:
+    """ingest.max_upload_mb: 50 MB unless assistant.yaml says otherwise; it must be positive."""
+    assert load_config().ingest.max_upload_mb == 50.0
+    (home / "assistant.yaml").write_text("ingest: {max_upload_mb: 5}\n")
+    assert load_config().ingest.max_upload_mb == 5.0 and "max_upload_mb: 5.0" in dump_config(load_config())
+    (home / "assistant.yaml").write_text("ingest: {max_upload_mb: 0}\n")
+    with pytest.raises(ConfigError, match=r"ingest\.max_upload_mb must be positive"):
+        load_config()
