@@ -164,12 +164,12 @@ class TrainingConfig:
     learning_rate: float = 2e-4
     warmup_steps: int = 10
     weight_decay: float = 0.0
-    quantize: bool = True  # QLoRA: the base in 4-bit NF4 (bitsandbytes); False: plain LoRA on the fp32 base
+    quantize: bool = True  # QLoRA: the base in 4-bit NF4 (bitsandbytes); False: LoRA on the fp32 (CUDA: bf16) base
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
     target_modules: str = "all-linear"  # or a comma-separated list of module names, e.g. "q_proj,v_proj"
-    gradient_checkpointing: bool = True
+    gradient_checkpointing: bool | None = None  # None: on for a CPU; on CUDA when activations would not fit
     val_fraction: float = 0.05  # validation split taken from train
     max_val_examples: int = 64
     eval_every: int = 50

@@ -17,6 +17,7 @@ the trainer's own figure (first step included) are kept in the JSON with each st
     .venv/bin/python bench/train.py                        # 6 steps each, batch 4, seq 256 (~8 min on 2 cores)
     .venv/bin/python bench/train.py --steps 3 --docs 40    # a quick check
     .venv/bin/python bench/train.py --corpus pubmedqa      # the packing comparison on PubMedQA only
+    python bench/train.py --device cuda                    # on a GPU: bench/train_cuda.py (trainer vs a plain loop)
 
 Target: packed CPT >= 1.5x the effective tokens/s of the padded baseline.
 """
@@ -139,7 +140,7 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     # When each batch is handed to the loop: the gap between two is one optimizer step.
     stamps: list[tuple[float, int]] = []
     positions: list[int] = []  # batch x width: what the model computes, padding included
-    batches = trainer._batches
+    batches = trainer.epoch_batches
 
     def timed(*args: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
         for b in batches(*args, **kwargs):
@@ -147,7 +148,7 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
             positions.append(int(b["attention_mask"].numel()))
             yield b
 
-    trainer._batches = timed  # type: ignore[assignment]
+    trainer.epoch_batches = timed  # type: ignore[assignment]
 
     quantize = TrainingConfig().quantize if spec["quantize"] is None else spec["quantize"]
     cfg = TrainingConfig(
@@ -218,8 +219,16 @@ def main() -> None:
     parser.add_argument("--no-sft", action="store_true", help="skip the QLoRA / LoRA comparison")
     parser.add_argument("--data", type=Path, default=None, help="shipped data folder (default: ../shared/data)")
     parser.add_argument("--json", type=Path, default=RESULTS / "train.json", help="where to write the results")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="cuda: the trainer against a plain bf16 peft loop on the GPU (bench/train_cuda.py)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.device == "cuda":
+        import train_cuda  # beside this file
+
+        sys.argv = [sys.argv[0]]
+        train_cuda.main()
+        return
     if args.steps < 3:
         parser.error("--steps must be at least 3 (the first step is warm-up, the last one is not timed)")
     if args.data:

@@ -104,38 +104,45 @@ def collate(examples: Sequence[Example], pad_token_id: int) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- model
-def load_for_training(base_path: Path, config: TrainingConfig, device: Any) -> Any:
-    """The base in 4-bit NF4 (QLoRA) or fp32, with LoRA on every linear layer; only LoRA weights train."""
+def load_for_training(base_path: Path, config: TrainingConfig, device: Any, *, tokens_per_batch: int = 0) -> Any:
+    """The base in 4-bit NF4 (QLoRA), else in fp32 on a CPU and bf16 on CUDA, with LoRA on every linear
+    layer; only LoRA weights train (peft keeps them in fp32). Attention runs through torch's SDPA kernels.
+    `tokens_per_batch` sizes the activations, to decide gradient checkpointing (`activation_bytes`)."""
     import torch
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
     from assistant import hub
 
-    kwargs: dict[str, Any] = {"dtype": torch.float32, "local_files_only": True}
+    cuda = device.type == "cuda"
+    # fp32 on CPUs: bf16 matmuls are slow on CPUs without AMX; on CUDA bf16 runs on the tensor cores.
+    dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float32
+    kwargs: dict[str, Any] = {"dtype": dtype, "local_files_only": True, "attn_implementation": "sdpa"}
     if config.quantize:
-        # fp32 compute: bf16 matmuls are slow on CPUs without AMX; on CUDA bf16 is the usual choice.
-        compute = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True,
             bnb_4bit_quant_type="nf4",
             bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=compute,
+            bnb_4bit_compute_dtype=dtype,
         )
+    if config.quantize:  # bitsandbytes quantizes while loading onto the GPU; otherwise accelerate moves the model
         kwargs["device_map"] = {"": device}
     with hub.quiet_transformers():
         model = AutoModelForCausalLM.from_pretrained(base_path, **kwargs)
     # peft calls transformers' gradient_checkpointing_enable, deprecated in favour of a new name
     warnings.filterwarnings("ignore", message=".*(gradient_checkpointing|is_gradient_checkpointing).*deprecated", category=FutureWarning)
     model.config.use_cache = False  # no KV cache while training (and required by gradient checkpointing)
+    checkpointing = config.gradient_checkpointing
+    if checkpointing is None:  # on a CPU memory is the scarce thing; on CUDA recompute only when it must
+        checkpointing = not cuda or activation_bytes(model.config, tokens_per_batch) > 0.7 * torch.cuda.mem_get_info(device)[0]
     ckpt_kwargs = {"use_reentrant": False}  # the non-reentrant variant works with DDP and frozen inputs
     if config.quantize:
         model = prepare_model_for_kbit_training(
             model,
-            use_gradient_checkpointing=config.gradient_checkpointing,
+            use_gradient_checkpointing=checkpointing,
             gradient_checkpointing_kwargs=ckpt_kwargs,
         )
-    elif config.gradient_checkpointing:
+    elif checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=ckpt_kwargs)
         model.enable_input_require_grads()
     lora = LoraConfig(
@@ -146,6 +153,16 @@ def load_for_training(base_path: Path, config: TrainingConfig, device: Any) -> A
         task_type="CAUSAL_LM",
     )
     return get_peft_model(model, lora)
+
+
+def activation_bytes(model_config: Any, tokens: int) -> int:
+    """About what a batch of `tokens` tokens keeps for the backward pass without gradient checkpointing:
+    ~34 x hidden bytes per token per decoder layer in 16-bit (SDPA attention keeps no seq x seq matrix),
+    plus the logits in fp32 (4 x vocab bytes per token, twice: the loss makes a copy). Compared with 70% of
+    the GPU memory left after loading the model."""
+    text = model_config.get_text_config() if hasattr(model_config, "get_text_config") else model_config
+    per_token = 34 * int(text.hidden_size) * int(text.num_hidden_layers) + 8 * int(text.vocab_size)
+    return per_token * max(1, tokens)
 
 
 def _target_modules(spec: str) -> str | list[str]:
@@ -159,7 +176,7 @@ def _target_modules(spec: str) -> str | list[str]:
 
 
 # ---------------------------------------------------------------- the loop
-def _batches(
+def epoch_batches(
     examples: Sequence[Example], batch_size: int, seed: int, epoch: int, pad: int, rank: int, world: int
 ) -> Iterator[dict[str, Any]]:
     """This process's share of an epoch's batches (each process takes every world-th batch)."""
@@ -226,9 +243,13 @@ def run_training(job: TrainJob) -> dict[str, Any]:
         folder.mkdir(parents=True, exist_ok=True)
 
     # ---- model, optimizer, schedule
-    model = load_for_training(job.base_path, cfg, accelerator.device)
+    model = load_for_training(job.base_path, cfg, accelerator.device, tokens_per_batch=cfg.batch_size * cfg.seq_len)
+    if not cfg.quantize:  # on the device before the optimizer sees its parameters (a 4-bit base is there already)
+        model.to(accelerator.device)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    # on CUDA one fused kernel updates all the LoRA tensors (hundreds of small ones) per step
+    fused = accelerator.device.type == "cuda"
+    optimizer = torch.optim.AdamW(trainable, lr=cfg.learning_rate, weight_decay=cfg.weight_decay, fused=fused)
     per_epoch = batches_per_epoch(len(job.train), cfg.batch_size, world)
     if per_epoch == 0:
         raise InputError(f"{len(job.train)} examples are fewer than one batch per process ({cfg.batch_size} x {world})")
@@ -247,13 +268,15 @@ def run_training(job: TrainJob) -> dict[str, Any]:
             job.log(f"resuming '{job.name}' from {checkpoint.name} (step {start_state['step']} of {total_steps})")
 
     n_params = sum(p.numel() for p in trainable)
+    base_dtype = str(next((p.dtype for p in model.parameters() if not p.requires_grad), "?")).removeprefix("torch.")
     if main:
         tokens = sum(len(e.input_ids) for e in job.train)
         job.log(
-            f"training '{job.name}' ({job.kind}, {'QLoRA 4-bit NF4' if cfg.quantize else 'LoRA fp32'}, r={cfg.lora_r}) "
+            f"training '{job.name}' ({job.kind}, {'QLoRA 4-bit NF4' if cfg.quantize else 'LoRA ' + base_dtype}, r={cfg.lora_r}) "
             f"on {job.base_spec}: {len(job.train)} examples ({tokens:,} tokens), {len(job.val)} validation; "
             f"{total_steps} steps x {cfg.batch_size * cfg.grad_accum * world} sequences of <= {cfg.seq_len} tokens; "
-            f"{n_params:,} trainable parameters; {world} process(es) on {accelerator.device}"
+            f"{n_params:,} trainable parameters; {world} process(es) on {accelerator.device}, gradient checkpointing "
+            f"{'on' if _checkpointing(accelerator.unwrap_model(model)) else 'off'}"
         )
 
     # ---- loop
@@ -266,7 +289,7 @@ def run_training(job: TrainJob) -> dict[str, Any]:
     window_loss: list[float] = []
     first_step_at: float | None = None
     while state["step"] < total_steps:
-        batches = _batches(job.train, cfg.batch_size, cfg.seed, state["epoch"], job.pad_token_id, rank, world)
+        batches = epoch_batches(job.train, cfg.batch_size, cfg.seed, state["epoch"], job.pad_token_id, rank, world)
         for i, batch in enumerate(batches):
             if i < state["batch_in_epoch"]:
                 continue  # resumed mid-epoch: the same seeded order, skip what was trained
@@ -280,9 +303,11 @@ def run_training(job: TrainJob) -> dict[str, Any]:
                 if accelerator.sync_gradients:
                     scheduler.step()
                 optimizer.zero_grad()
-            n_tok = accelerator.reduce(batch["attention_mask"].sum().detach(), reduction="sum")
+            # one reduce and one device sync per batch: the loss (averaged over processes) and the tokens
+            both = torch.stack([loss.detach().float(), batch["attention_mask"].sum().float()])
+            loss_sum, n_tok = accelerator.reduce(both, reduction="sum").tolist()
             state["tokens"] += int(n_tok)
-            window_loss.append(float(accelerator.reduce(loss.detach(), reduction="mean")))
+            window_loss.append(loss_sum / world)
             state["batch_in_epoch"] = i + 1
             if not accelerator.sync_gradients:
                 continue
@@ -343,15 +368,23 @@ def run_training(job: TrainJob) -> dict[str, Any]:
     return record
 
 
+def _checkpointing(model: Any) -> bool:
+    """Whether the model recomputes activations (the property's name changed in transformers 5.x)."""
+    found = getattr(model, "is_activation_checkpointing", None)
+    return bool(getattr(model, "is_gradient_checkpointing", False) if found is None else found)
+
+
 __all__ = [
     "LOSS_PLOT",
     "RUN_STATE",
     "TRAINING_FILE",
     "Kind",
     "TrainJob",
+    "activation_bytes",
     "batches_per_epoch",
     "collate",
     "data_hash",
+    "epoch_batches",
     "evaluate",
     "latest_checkpoint",
     "length_grouped_batches",

@@ -220,3 +220,24 @@ def test_target_modules_all_linear_or_a_comma_list() -> None:
     assert trainer._target_modules("q_proj, v_proj") == ["q_proj", "v_proj"]
     with pytest.raises(InputError, match="target_modules is empty"):
         trainer._target_modules(" , ")
+
+
+def test_gradient_checkpointing_defaults_on_for_a_cpu(tiny_model_dir: Path) -> None:
+    """None (the default) means on for a CPU, where memory is the scarce thing; CUDA decides by memory."""
+    import torch
+
+    model = trainer.load_for_training(tiny_model_dir, quick(gradient_checkpointing=None), torch.device("cpu"))
+    base = model.get_base_model()
+    assert base.is_activation_checkpointing and base.dtype == torch.float32
+    off = trainer.load_for_training(tiny_model_dir, quick(gradient_checkpointing=False), torch.device("cpu"))
+    assert not off.get_base_model().is_activation_checkpointing
+
+
+def test_activation_estimate_grows_with_the_batch_and_the_model() -> None:
+    from transformers import LlamaConfig
+
+    small = LlamaConfig(hidden_size=576, num_hidden_layers=30, vocab_size=49152)
+    big = LlamaConfig(hidden_size=2048, num_hidden_layers=22, vocab_size=32000)
+    per_token = 34 * 576 * 30 + 8 * 49152
+    assert trainer.activation_bytes(small, 16 * 512) == per_token * 16 * 512  # ~8 GB: fits an 80 GB GPU
+    assert trainer.activation_bytes(big, 8 * 512) > trainer.activation_bytes(small, 4 * 512)
