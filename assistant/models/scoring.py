@@ -61,7 +61,9 @@ def score_options(
         scores = torch.stack([first[t[0]] for t in option_ids])
         if longest > 1:
             n = len(option_ids)
-            cache = out.past_key_values
+            # transformers 5.x renamed past_key_values to cache (the old name warns, and goes in 5.40)
+            renamed = "cache" in out
+            cache = out["cache"] if renamed else out.past_key_values
             cache.batch_repeat_interleave(n)
             batch = torch.full((n, longest), gen.pad_token_id, dtype=torch.long)
             mask = torch.zeros((n, len(ids) + longest), dtype=torch.long)
@@ -70,7 +72,8 @@ def score_options(
                 batch[row, : len(toks)] = torch.tensor(toks)
                 mask[row, len(ids) : len(ids) + len(toks)] = 1
             # Right padding keeps every real token at its true position; padded logits are masked out.
-            rest = gen.model(input_ids=batch, attention_mask=mask, past_key_values=cache, use_cache=False)
+            prefix = {"cache": cache} if renamed else {"past_key_values": cache}
+            rest = gen.model(input_ids=batch, attention_mask=mask, use_cache=False, **prefix)
             logp = torch.log_softmax(rest.logits[:, :-1].float(), dim=-1)
             picked = logp.gather(-1, batch[:, 1:, None]).squeeze(-1)
             scores = scores + (picked * mask[:, len(ids) + 1 :].float()).sum(dim=1)
