@@ -8,6 +8,7 @@ with errors turned into messages. `app.py` builds the UI on it and launches it.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import random
@@ -71,8 +72,11 @@ class Service:
     """What every session shares: the config, one Assistant per domain, the run store, the upload lock."""
 
     def __init__(self, config: api.Config | None = None, *, max_upload_mb: float | None = None) -> None:
-        self.config = config or api.load_config()
-        self.max_upload_mb = self.config.ingest.max_upload_mb if max_upload_mb is None else max_upload_mb
+        config = config or api.load_config()
+        if max_upload_mb is not None:  # --max-upload-mb: the limit of the app's checks and of indexing alike
+            config = config.replace(ingest=dataclasses.replace(config.ingest, max_upload_mb=max_upload_mb))
+        self.config = config
+        self.max_upload_mb = config.ingest.max_upload_mb
         self.max_upload_bytes = int(self.max_upload_mb * 1024 * 1024)
         self.store = api.RunStore.open(self.config)
         self._assistants: dict[str, api.Assistant] = {}

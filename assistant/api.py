@@ -72,6 +72,7 @@ class Assistant:
         self.config = config or load_config()
         self.domain = self.config.domain(domain)  # unknown domain -> NotFoundError listing the known ones
         self._lock = threading.Lock()
+        self._coverage: tuple[tuple[int, int], tuple[list[str], list[str]]] | None = None
 
     @classmethod
     def load(cls, domain: str = "medical", *, config: Config | None = None, **overrides: Any) -> Assistant:
@@ -201,6 +202,7 @@ class Assistant:
             from assistant.routing import route
 
             decision, signals = route(ctx, question, options.filters)
+            routed = time.perf_counter() - start - loaded
             chosen = get_strategy(decision.strategy)
         prepared = chosen.prepare(ctx, question, options)
         answer = prepared.answer
@@ -209,7 +211,7 @@ class Assistant:
             answer.strategy, answer.reason = spec, f"{spec}: {why}"
         else:
             answer.strategy, answer.reason = decision.strategy, f"auto -> {decision.reason}"
-            answer.timings["route"] = time.perf_counter() - start - loaded
+            answer.timings["route"] = routed
             if decision.index_missing:
                 answer.warnings.append(f"no index for '{self.domain.name}': answered without retrieval")
             answer.details["signals"] = signals.to_dict()
@@ -258,19 +260,36 @@ class Assistant:
 
     def _note_missing_corpora(self, answer: Answer) -> None:
         """While the domain's index is still being built (or a corpus was added since), say what it lacks."""
-        from assistant.corpus import corpora_for
-        from assistant.index import index_status
-
-        try:
-            held = index_status(self.index_name, self.config).corpora
-            missing = [c for c in corpora_for(self.domain.name, self.config) if c not in held]
-        except AssistantError:
+        found = self._index_coverage()
+        if found is None:
             return
+        held, missing = found
         if missing:
             answer.warnings.append(
                 f"the '{self.index_name}' index does not hold {', '.join(missing)} yet (still being built, or run "
                 f"`assistant index build {self.index_name}`): this answer searched {', '.join(held)} only"
             )
+
+    def _index_coverage(self) -> tuple[list[str], list[str]] | None:
+        """The corpora the index holds and the domain's corpora it lacks; read again only when the index's
+        manifest or the corpora folder changed (not once per question)."""
+        from assistant.corpus import corpora_for
+        from assistant.index import index_status
+        from assistant.index.manifest import manifest_path
+
+        try:
+            stamp = (manifest_path(self.index_name, self.config).stat().st_mtime_ns,
+                     self.config.corpora_dir.stat().st_mtime_ns)
+        except OSError:
+            return None
+        if self._coverage is None or self._coverage[0] != stamp:
+            try:
+                held = index_status(self.index_name, self.config).corpora
+                missing = [c for c in corpora_for(self.domain.name, self.config) if c not in held]
+            except AssistantError:
+                return None
+            self._coverage = (stamp, (held, missing))
+        return self._coverage[1]
 
     def retrieve(
         self,

@@ -47,13 +47,13 @@ def _train(kind: str, domain: str, name: str, with_context: bool = False, **opti
     if os.environ.get("RANK", "0") != "0":
         return  # under accelerate launch: the first process reports
     summary = info.summary()
-    res = info.record.get("results", {})
+    res = info.training.results
     out.print(f"[bold green]trained[/] {info.name} ({info.kind}) -> {info.path}", highlight=False)
     val = "" if summary["final_val_loss"] is None else f", validation loss {summary['final_val_loss']:.4f}"
     out.print(f"  {summary['steps']} steps on {summary['train_examples']} examples in {res.get('wall_seconds', 0) / 60:.1f} min "
               f"({res.get('tokens_per_second')} tokens/s); train loss {res.get('first_train_loss')} -> "
               f"{summary['final_train_loss']}{val}", highlight=False)
-    leakage = info.record.get("data", {}).get("leakage")
+    leakage = info.training.data.leakage
     if leakage:
         out.print(f"  leakage check: {leakage['removed']} train questions near-duplicating a test question removed",
                   highlight=False)

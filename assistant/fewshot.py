@@ -12,11 +12,13 @@ is skipped, so a question is never its own demonstration. Question embeddings ar
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from assistant.atomic import atomic_write
 from assistant.config import Config
 from assistant.errors import InputError
 from assistant.prompts import target_answer
@@ -70,10 +72,9 @@ class FewShotPool:
             vectors = np.load(path)
         else:
             vectors = np.asarray(load_embedder(config.embedding).embed_documents([i.question for i in items]))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp.npy")
-            np.save(tmp, vectors)
-            tmp.replace(path)
+            buffer = io.BytesIO()
+            np.save(buffer, vectors)
+            atomic_write(path, buffer.getvalue())
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return cls(domain, items, vectors / np.maximum(norms, 1e-12))
 

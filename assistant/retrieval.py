@@ -23,7 +23,7 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -307,7 +307,7 @@ class Retriever:
                     chunk_id=cid,
                     corpus=str(meta.get("corpus", "")),
                     similarity=similarity,
-                    metadata={k: v for k, v in meta.items() if k not in _HIDDEN_META and isinstance(v, str | int | float | bool)},
+                    metadata={k: cast(MetaValue, v) for k, v in meta.items() if k not in _HIDDEN_META},
                 )
             )
         return out

@@ -226,6 +226,11 @@ def main() -> None:
     if args.device == "cuda":
         import train_cuda  # beside this file
 
+        given = [k for k in ("steps", "batch", "seq_len", "docs", "corpus", "no_sft", "json")
+                 if getattr(args, k) != parser.get_default(k)]
+        if given:
+            parser.error(f"--device cuda takes no --{given[0].replace('_', '-')}: run bench/train_cuda.py with its own "
+                         "options (--shapes, --steps, --seq-len, --json)")
         sys.argv = [sys.argv[0]]
         train_cuda.main()
         return

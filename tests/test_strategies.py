@@ -11,14 +11,15 @@ from assistant.errors import ConfigError, InputError, NotFoundError
 from assistant.models import EncodedPrompt
 from assistant.strategies import (
     AskOptions,
+    Strategy,
     StrategyContext,
-    answer_with,
     attribute,
     check_citations,
+    check_question,
     fit_sources,
     get_strategy,
 )
-from assistant.types import Source
+from assistant.types import Answer, Source
 
 
 @dataclass
@@ -73,6 +74,17 @@ class FakeRetriever:
     def retrieve(self, query, *, top_k=None, mode=None, filters=None, min_similarity=None):
         self.calls.append({"query": query, "top_k": top_k, "filters": filters})
         return self.sources[: top_k or len(self.sources)]
+
+
+def answer_with(strategy: Strategy, c: StrategyContext, question: str, options: AskOptions) -> Answer:
+    """What Assistant.complete does around a strategy: prepare, one generation, finish."""
+    prepared = strategy.prepare(c, check_question(question), options)
+    if prepared.prompt is None:
+        return strategy.finish(c, prepared, None)
+    generation = c.get_generator().generate(prepared.prompt, max_new_tokens=prepared.new_tokens(options),
+                                            adapter=prepared.adapter)
+    prepared.answer.timings["generate"] = generation.seconds
+    return strategy.finish(c, prepared, generation)
 
 
 def src(i: int, text: str, sim: float = 0.8) -> Source:

@@ -147,7 +147,7 @@ def answer_item(assistant: Assistant, spec: str, item: QAItem, run_id: str, conf
     record.retrieved_ids = [s.doc_id for s in answer.sources]
     record.prompt_tokens = answer.prompt_tokens
     record.output_tokens = answer.output_tokens
-    record.finish_reason = answer.finish_reason
+    record.finish_reason = answer.finish_reason or "stop"  # nothing generated (no sources): "stop", as recorded before
     if answer.details:
         record.extra.update(answer.details)
     verdict = score_item(item, answer.text, record.scored, config.evaluation)

@@ -18,14 +18,15 @@ the old one deleted. A failed build leaves the index as it was.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
-import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from assistant.atomic import exclusive_lock
 from assistant.config import Config
 from assistant.embeddings import Embedder, load_embedder
 from assistant.errors import InputError
@@ -263,13 +264,14 @@ def build_index(
         raise InputError(f"index '{name}': all {len(empty)} documents are empty, nothing to index")
 
     embedder = load_embedder(config.embedding)
-    lock = _lock(name, config)
-    try:
+    with contextlib.ExitStack() as held:
+        try:  # one build of an index at a time; a second one is refused at once
+            held.enter_context(exclusive_lock(mf.index_dir(name, config) / ".lock", wait=False))
+        except BlockingIOError:
+            raise InputError(f"index '{name}' is being built by another process: wait for it to finish") from None
         return _build_locked(
             name, config, docs, corpus_names, embedder, rebuild, progress, start, len(empty), on_progress
         )
-    finally:
-        os.close(lock)
 
 
 def _build_locked(
@@ -359,21 +361,6 @@ def _build_locked(
     finally:
         close_client(client)
     return report
-
-
-def _lock(name: str, config: Config) -> int:
-    """An exclusive lock on indexes/<name>/ for the build (released when the fd is closed)."""
-    import fcntl
-
-    folder = mf.index_dir(name, config)
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / ".lock", os.O_CREAT | os.O_RDWR, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        raise InputError(f"index '{name}' is being built by another process: wait for it to finish") from None
-    return fd
 
 
 def _read_json(path: Any) -> dict[str, Any]:

@@ -91,10 +91,9 @@ def sweep_data(
             log(f"training {name} on {'a share ' + str(fraction) if fraction else str(count) + ' items'} ...")
             info = train("sft", domain, name, config, with_context=with_context, fraction=fraction,
                          max_examples=count, **options)
-        data = info.record.get("data", {})
-        results = info.record.get("results", {})
+        results = info.training.results
         trained[f"{strategy}:{name}"] = {
-            "examples": int(results.get("train_examples") or data.get("selected_items") or 0),
+            "examples": int(results.get("train_examples") or info.training.data.selected_items or 0),
             "fraction": fraction,
             "count": count,
             "steps": results.get("steps"),

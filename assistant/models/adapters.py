@@ -94,6 +94,8 @@ class AdapterData:
     corpora: tuple[str, ...] = ()
     with_context: bool = False
     train_examples: int | None = None
+    selected_items: int | None = None  # QA items drawn (--max-examples / --fraction) before filtering
+    leakage: Mapping[str, Any] | None = None  # what the leakage check removed
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,8 @@ class AdapterRecord:
                 corpora=tuple(str(c) for c in data.get("corpora") or ()),
                 with_context=bool(data.get("with_context", False)),
                 train_examples=int(train_examples) if isinstance(train_examples, int) else None,
+                selected_items=data["selected_items"] if isinstance(data.get("selected_items"), int) else None,
+                leakage=_mapping(data["leakage"]) if isinstance(data.get("leakage"), Mapping) else None,
             ),
             config=_mapping(record.get("config")),
             results=_mapping(record.get("results")),

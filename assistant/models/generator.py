@@ -20,6 +20,7 @@ checks the installed peft version on every `set_adapter` and has refused a worki
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ from typing import Any
 
 from assistant.config import GenerationConfig
 from assistant.errors import InputError, ModelUnavailableError, unknown
-from assistant.models.streaming import FinishReason, Generation, GenerationStream, StopCriteria
+from assistant.models.streaming import FinishReason, Generation, GenerationStream, StopCriteria, finished
 
 Message = Mapping[str, str]
 
@@ -222,12 +223,15 @@ class Generator:
         adapter: str | None = None,
     ) -> Generation:
         """The model's reply: greedy when temperature is 0; ends at end-of-turn, a stop string or the length.
-        The same decoding as `stream`, read to the end."""
-        stream = self.stream(messages, max_new_tokens=max_new_tokens, temperature=temperature, stop=stop, adapter=adapter)
-        for _ in stream:
-            pass
-        assert stream.result is not None
-        return stream.result
+        The same decoding as `stream`, on the calling thread."""
+        ids = self.prompt_ids(messages)
+        stop = _as_list(stop)
+        with self.lock:
+            start = time.perf_counter()  # compute time, not time spent queueing behind other threads
+            self.activate(adapter)
+            new = self.decode_tokens(ids, max_new_tokens, temperature, stop)
+            seconds = time.perf_counter() - start
+        return finished(self, ids, new, seconds, stop, max_new_tokens)
 
     def stream(
         self,

@@ -1,8 +1,8 @@
 """Pieces of streaming decoding: a token-queue streamer, stop criteria and the visible-text rule.
 
-`Generator.stream` returns a GenerationStream and `Generator.generate` reads one to the end, so a plain and a
-streamed answer are the same decoding; the pieces pass through `visible_text`, so they join to exactly the
-final text. Used by assistant/models/generator.py; tested there.
+`Generator.generate` decodes on the calling thread, `Generator.stream` in a worker thread whose pieces a
+GenerationStream hands out; both finish through `finished` (the visible-text rule, the finish reason), so
+the streamed pieces join to exactly the generated text and the stream's `result` is what `generate` gives. Used by assistant/models/generator.py; tested there.
 """
 
 from __future__ import annotations
@@ -31,6 +31,14 @@ class Generation:
     @property
     def tokens_per_second(self) -> float:
         return self.output_tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+def finished(gen: Decoder, ids: list[int], new: list[int], seconds: float, stop: Sequence[str],
+             max_new_tokens: int | None) -> Generation:
+    """The Generation of a finished decoding: what `generate` returns and a stream's `result` holds."""
+    raw = gen.tokenizer.decode(new, skip_special_tokens=True)
+    reason = gen.finish_reason(new, raw, stop, ids, max_new_tokens)
+    return Generation(visible_text(raw, stop, final=True), len(ids), len(new), seconds, reason)
 
 
 class Decoder(Protocol):
@@ -197,9 +205,8 @@ class GenerationStream:
             if errors:
                 raise errors[0]
             new, seconds = done[0]
-            raw = gen.tokenizer.decode(new, skip_special_tokens=True)
-            text = visible_text(raw, stop, final=True)
-            self.result = Generation(text, len(ids), len(new), seconds, gen.finish_reason(new, raw, stop, ids, max_new_tokens))
+            self.result = finished(gen, ids, new, seconds, stop, max_new_tokens)
+            text = self.result.text
             if len(text) > len(sent) and text.startswith(sent):
                 yield text[len(sent) :]
         finally:

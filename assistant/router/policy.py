@@ -2,7 +2,7 @@
 
     from assistant.router.policy import Decision, RulePolicy
     decision = RulePolicy().decide(signals)          # works with no evaluation data
-    decision.spec        # "rag+adapter:medical-sft"  (decision.strategy "rag+adapter", decision.adapter "medical-sft")
+    decision.strategy    # "rag+adapter:medical-sft"  (decision.adapter: "medical-sft")
     decision.reason      # "rag: top retrieval score 0.71 is above 0.55; adapter medical-sft added: ..."
 
 RulePolicy is explainable thresholds (see its docstring for the rules). LearnedPolicy (assistant.router
@@ -13,7 +13,7 @@ RulePolicy is explainable thresholds (see its docstring for the rules). LearnedP
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from assistant.router.signals import Signals
@@ -49,9 +49,6 @@ class Decision:
         """The adapter of "adapter:NAME" and "rag+adapter:NAME", else None."""
         name, _, arg = self.strategy.partition(":")
         return arg if name in ADAPTER_STRATEGIES and arg else None
-
-    def with_reason(self, reason: str) -> Decision:
-        return replace(self, reason=reason)
 
 
 class Policy(Protocol):

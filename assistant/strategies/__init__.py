@@ -24,7 +24,6 @@ from assistant.strategies.core import (
     Prepared,
     Strategy,
     StrategyContext,
-    answer_with,
     check_question,
     check_spec,
     get_strategy,
@@ -32,5 +31,5 @@ from assistant.strategies.core import (
 )
 
 __all__ = ["AUTO", "DESCRIPTIONS", "FEWSHOT_K", "STRATEGIES", "AskOptions", "Prepared", "Strategy", "StrategyContext",
-           "answer_with", "attribute", "available_strategies", "builtin", "check_citations", "check_question", "check_spec", "expand_fewshot", "fit_sources", "get_strategy",
+           "attribute", "available_strategies", "builtin", "check_citations", "check_question", "check_spec", "expand_fewshot", "fit_sources", "get_strategy",
            "rag_prompt", "register_strategy"]

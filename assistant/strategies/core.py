@@ -123,21 +123,6 @@ def check_question(question: str) -> str:
     return question
 
 
-def answer_with(strategy: Strategy, ctx: StrategyContext, question: str, options: AskOptions) -> Answer:
-    """One strategy on its own: prepare, one plain generation, finish (no routing, streaming or load
-    timings: `Assistant.ask` adds those)."""
-    import time
-
-    prepared = strategy.prepare(ctx, check_question(question), options)
-    if prepared.prompt is None:
-        return strategy.finish(ctx, prepared, None)
-    start = time.perf_counter()
-    generation = ctx.get_generator().generate(prepared.prompt, max_new_tokens=prepared.new_tokens(options),
-                                             adapter=prepared.adapter)
-    prepared.answer.timings["generate"] = time.perf_counter() - start
-    return strategy.finish(ctx, prepared, generation)
-
-
 __all__ = [
     "AUTO",
     "DESCRIPTIONS",
@@ -146,7 +131,6 @@ __all__ = [
     "Prepared",
     "Strategy",
     "StrategyContext",
-    "answer_with",
     "check_question",
     "check_spec",
     "get_strategy",

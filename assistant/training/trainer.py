@@ -33,6 +33,7 @@ from assistant.errors import InputError
 from assistant.models.adapters import TRAINING_FILE, run_dir
 from assistant.training.checkpoints import RUN_STATE, latest_checkpoint, resume_point, save_checkpoint
 from assistant.training.data import IGNORE, Example
+from assistant.training.memory import needs_checkpointing
 from assistant.training.record import LOSS_PLOT, adapter_record, peak_memory_mb, plot_losses, write_adapter
 
 Kind = Literal["cpt", "sft"]
@@ -107,7 +108,7 @@ def collate(examples: Sequence[Example], pad_token_id: int) -> dict[str, Any]:
 def load_for_training(base_path: Path, config: TrainingConfig, device: Any, *, tokens_per_batch: int = 0) -> Any:
     """The base in 4-bit NF4 (QLoRA), else in fp32 on a CPU and bf16 on CUDA, with LoRA on every linear
     layer; only LoRA weights train (peft keeps them in fp32). Attention runs through torch's SDPA kernels.
-    `tokens_per_batch` sizes the activations, to decide gradient checkpointing (`activation_bytes`)."""
+    `tokens_per_batch` sizes the activations, to decide gradient checkpointing (training.memory)."""
     import torch
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
@@ -118,14 +119,13 @@ def load_for_training(base_path: Path, config: TrainingConfig, device: Any, *, t
     # fp32 on CPUs: bf16 matmuls are slow on CPUs without AMX; on CUDA bf16 runs on the tensor cores.
     dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float32
     kwargs: dict[str, Any] = {"dtype": dtype, "local_files_only": True, "attn_implementation": "sdpa"}
-    if config.quantize:
+    if config.quantize:  # bitsandbytes quantizes while loading onto the device; else the trainer moves the model
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True,
             bnb_4bit_quant_type="nf4",
             bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=dtype,
         )
-    if config.quantize:  # bitsandbytes quantizes while loading onto the GPU; otherwise accelerate moves the model
         kwargs["device_map"] = {"": device}
     with hub.quiet_transformers():
         model = AutoModelForCausalLM.from_pretrained(base_path, **kwargs)
@@ -134,7 +134,7 @@ def load_for_training(base_path: Path, config: TrainingConfig, device: Any, *, t
     model.config.use_cache = False  # no KV cache while training (and required by gradient checkpointing)
     checkpointing = config.gradient_checkpointing
     if checkpointing is None:  # on a CPU memory is the scarce thing; on CUDA recompute only when it must
-        checkpointing = not cuda or activation_bytes(model.config, tokens_per_batch) > 0.7 * torch.cuda.mem_get_info(device)[0]
+        checkpointing = not cuda or needs_checkpointing(model, tokens_per_batch, device)
     ckpt_kwargs = {"use_reentrant": False}  # the non-reentrant variant works with DDP and frozen inputs
     if config.quantize:
         model = prepare_model_for_kbit_training(
@@ -153,16 +153,6 @@ def load_for_training(base_path: Path, config: TrainingConfig, device: Any, *, t
         task_type="CAUSAL_LM",
     )
     return get_peft_model(model, lora)
-
-
-def activation_bytes(model_config: Any, tokens: int) -> int:
-    """About what a batch of `tokens` tokens keeps for the backward pass without gradient checkpointing:
-    ~34 x hidden bytes per token per decoder layer in 16-bit (SDPA attention keeps no seq x seq matrix),
-    plus the logits in fp32 (4 x vocab bytes per token, twice: the loss makes a copy). Compared with 70% of
-    the GPU memory left after loading the model."""
-    text = model_config.get_text_config() if hasattr(model_config, "get_text_config") else model_config
-    per_token = 34 * int(text.hidden_size) * int(text.num_hidden_layers) + 8 * int(text.vocab_size)
-    return per_token * max(1, tokens)
 
 
 def _target_modules(spec: str) -> str | list[str]:
@@ -380,7 +370,6 @@ __all__ = [
     "TRAINING_FILE",
     "Kind",
     "TrainJob",
-    "activation_bytes",
     "batches_per_epoch",
     "collate",
     "data_hash",

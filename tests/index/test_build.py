@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -338,12 +337,11 @@ def test_remove_and_unknown_index(config: Config) -> None:
 
 
 def test_a_build_in_progress_locks_the_index(config: Config) -> None:
-    lock = build_mod._lock("t", config)
-    try:
-        with pytest.raises(InputError, match="being built by another process"):
-            build_index("t", config, documents=all_docs(), progress=False)
-    finally:
-        os.close(lock)
+    from assistant.atomic import exclusive_lock
+    from assistant.index.manifest import index_dir
+
+    with exclusive_lock(index_dir("t", config) / ".lock"), pytest.raises(InputError, match="being built by another process"):
+        build_index("t", config, documents=all_docs(), progress=False)
     assert build_index("t", config, documents=all_docs(), progress=False).n_chunks == len(all_docs())
 
 

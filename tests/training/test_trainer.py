@@ -236,8 +236,10 @@ def test_gradient_checkpointing_defaults_on_for_a_cpu(tiny_model_dir: Path) -> N
 def test_activation_estimate_grows_with_the_batch_and_the_model() -> None:
     from transformers import LlamaConfig
 
+    from assistant.training.memory import activation_bytes
+
     small = LlamaConfig(hidden_size=576, num_hidden_layers=30, vocab_size=49152)
     big = LlamaConfig(hidden_size=2048, num_hidden_layers=22, vocab_size=32000)
     per_token = 34 * 576 * 30 + 8 * 49152
-    assert trainer.activation_bytes(small, 16 * 512) == per_token * 16 * 512  # ~8 GB: fits an 80 GB GPU
-    assert trainer.activation_bytes(big, 8 * 512) > trainer.activation_bytes(small, 4 * 512)
+    assert activation_bytes(small, 16 * 512) == per_token * 16 * 512  # ~8 GB: fits an 80 GB GPU
+    assert activation_bytes(big, 8 * 512) > activation_bytes(small, 4 * 512)
