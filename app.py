@@ -137,7 +137,8 @@ def build_ui(config: api.Config | None = None, *, max_upload_mb: float | None = 
         upload_btn.click(svc.upload, [files, domain], [upload_status, index_info, files, scope], api_name="upload")
         refresh.click(svc.results, [domain], [results_md, charts], api_name="results")
         per_domain = [scope, strategy, cmp_strategies, index_info, board, results_md, charts]
-        timer.tick(svc.build_view, [domain], [build_md, index_info, timer], **private)
+        timer.tick(svc.build_view, [domain, strategy, scope, cmp_strategies],
+                   [build_md, index_info, timer, scope, strategy, cmp_strategies], **private)
         gr.api(svc.build_progress, api_name="index_progress")
         domain.change(svc.on_domain, [domain, strategy, scope, cmp_strategies], per_domain, **private)
         demo.load(svc.on_domain, [domain, strategy, scope, cmp_strategies], per_domain, **private)

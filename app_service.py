@@ -97,12 +97,25 @@ class Service:
         """Per domain and corpus: waiting, preparing, indexing (chunks done of total), ready or failed."""
         return [item.to_dict() for item in self.builder.progress()] if self.builder else []
 
-    def build_view(self, domain: str) -> list[Any]:
-        """The build banner and the domain's index panel; the timer stops once the build is over."""
+    def build_view(self, domain: str, strategy: str | None, scope: str | None, compared: list[str] | None
+                   ) -> list[Any]:
+        """The build banner, the domain's index panel and the menus that grow with the index (scopes, and
+        rag once there is an index); the timer stops once the build is over."""
         done = self.builder is None or self.builder.finished()
         items = self.builder.progress() if self.builder else []
-        return [views.build_markdown(items, done), views.index_markdown(domain, self.status(domain)),
-                gr.Timer(active=not done)]
+        status = self.status(domain)
+        return [views.build_markdown(items, done), views.index_markdown(domain, status), gr.Timer(active=not done),
+                *self._menus(domain, status, strategy, scope, compared)]
+
+    def _menus(self, domain: str, status: api.IndexStatus | None, strategy: str | None, scope: str | None,
+               compared: list[str] | None) -> list[Any]:
+        """Scope, strategy and compared-strategies dropdowns for `domain`, keeping the choices still valid."""
+        names = self.strategies(domain)
+        scope_choices, compared = views.scopes(status), [s for s in compared or [] if s in names]
+        return [gr.Dropdown(choices=scope_choices, value=scope if scope in scope_choices else views.WHOLE),
+                gr.Dropdown(choices=names, value=strategy if strategy in names else "auto"),
+                gr.Dropdown(choices=[n for n in names if n != "auto"], multiselect=True,
+                            value=compared if len(compared) >= 2 else [n for n in ("base", "rag") if n in names])]
 
     # ------------------------------------------------------------------ state
     def assistant(self, domain: str) -> api.Assistant:
@@ -262,14 +275,10 @@ class Service:
                   ) -> list[Any]:
         """Everything that depends on the chosen domain, for the page load and a change of domain; choices
         still valid in the domain are kept (a page load must not undo what the user picked meanwhile)."""
-        status, names = self.status(domain), self.strategies(domain)
-        scope_choices, compared = views.scopes(status), [s for s in compared or [] if s in names]
+        status = self.status(domain)
         try:
             results = self.results(domain)
         except gr.Error as exc:  # a report that cannot be written must not break the page
             results = (f"⚠️ {exc.message}", gr.Gallery(value=None, visible=False))
-        return [gr.Dropdown(choices=scope_choices, value=scope if scope in scope_choices else views.WHOLE),
-                gr.Dropdown(choices=names, value=strategy if strategy in names else "auto"),
-                gr.Dropdown(choices=[n for n in names if n != "auto"],
-                            value=compared if len(compared) >= 2 else [n for n in ("base", "rag") if n in names]),
-                views.index_markdown(domain, status), self.leaderboard(domain), *results]
+        return [*self._menus(domain, status, strategy, scope, compared), views.index_markdown(domain, status),
+                self.leaderboard(domain), *results]

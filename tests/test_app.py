@@ -235,6 +235,34 @@ def test_build_runs_behind_the_app_shows_progress_and_answers_when_ready(
         demo.close()
 
 
+def test_the_build_banner_grows_the_menus_with_the_index(home: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
+    """While a build runs the timer also refreshes the strategy and scope menus: "rag" (and the documents
+    to scope by) appear once the domain has an index, and a choice still valid is kept."""
+    from tests.corpus.conftest import write_recipe
+
+    (home / "assistant.yaml").write_text(
+        "embedding: {model: 'hash:384', quantize: false}\n"
+        f"generation: {{model: '{tiny_model_dir}', max_new_tokens: 8}}\n"
+        "domains:\n  reports: {description: test reports}\n"
+    )
+    config = load_config()
+    folder = tmp_path / "src"
+    folder.mkdir()
+    (folder / "a.txt").write_text(next(iter(DOCS.values())))
+    write_recipe(config, "part0", "files", [folder], domain="reports")
+    svc = load_app().Service(config)
+
+    def menus() -> tuple[list[str], list[str], str]:
+        *_, scope, strategy, _compared = svc.build_view("reports", "cot", None, None)
+        return [c[0] for c in strategy.choices], [c[0] for c in scope.choices], strategy.value
+
+    strategies, scopes, chosen = menus()
+    assert "rag" not in strategies and chosen == "cot"
+    assistant.build("reports", config, progress=False)
+    strategies, scopes, chosen = menus()
+    assert "rag" in strategies and chosen == "cot" and len(scopes) > 1
+
+
 def test_ask_stream_yields_pieces_then_the_same_answer_as_ask(home: Path, tiny_model_dir: Path) -> None:
     (home / "assistant.yaml").write_text(
         "embedding: {model: 'hash:384', quantize: false}\n"
