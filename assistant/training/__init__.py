@@ -11,15 +11,8 @@ and attaching adapters is the model layer's (`assistant.models.adapters`), re-ex
 
 from __future__ import annotations
 
-from assistant.training.adapters import (
-    AdapterInfo,
-    attach,
-    base_fingerprint,
-    delete_adapter,
-    get_adapter,
-    list_adapters,
-    merge_adapter,
-)
+from assistant.models.adapters import AdapterInfo, attach, base_fingerprint, get_adapter, list_adapters
+from assistant.training.adapters import delete_adapter, merge_adapter
 from assistant.training.entry import PassagesFor, qa_train_items, train_cpt, train_sft
 
 __all__ = [

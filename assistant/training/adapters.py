@@ -18,21 +18,7 @@ from pathlib import Path
 from assistant.atomic import atomic_dir
 from assistant.config import Config
 from assistant.errors import InputError
-from assistant.models.adapters import (
-    AdapterInfo,
-    AdapterRecord,
-    adapter_path,
-    adapter_slot,
-    attach,
-    base_fingerprint,
-    check_base,
-    check_name,
-    domain_adapters,
-    get_adapter,
-    list_adapters,
-    run_dir,
-    slot_name,
-)
+from assistant.models.adapters import check_base, get_adapter, run_dir
 
 
 def delete_adapter(config: Config, name: str) -> Path:
@@ -84,19 +70,4 @@ def merge_adapter(config: Config, name: str, out: Path) -> Path:
     return out
 
 
-__all__ = [
-    "AdapterInfo",
-    "AdapterRecord",
-    "adapter_path",
-    "adapter_slot",
-    "attach",
-    "base_fingerprint",
-    "check_base",
-    "check_name",
-    "delete_adapter",
-    "domain_adapters",
-    "get_adapter",
-    "list_adapters",
-    "merge_adapter",
-    "slot_name",
-]
+__all__ = ["delete_adapter", "merge_adapter"]

@@ -96,7 +96,7 @@ def job(
     name: str | None = None,
     **changes: Any,
 ) -> TrainJob:
-    from assistant.training.adapters import base_fingerprint
+    from assistant.models.adapters import base_fingerprint
 
     changes.setdefault("log", lambda msg: None)
     return TrainJob(
