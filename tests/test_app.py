@@ -58,7 +58,7 @@ def reports_domain(home: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
     """The 'reports' domain with its two documents indexed."""
     (home / "assistant.yaml").write_text(
         "embedding: {model: 'hash:384', quantize: false}\n"
-        f"generation: {{model: '{tiny_model_dir}', max_new_tokens: 8}}\n"
+        f"generation: {{model: '{tiny_model_dir}', dtype: float32, max_new_tokens: 8}}\n"
         # its own domain: "finance" would also prepare and index the shipped filings (minutes)
         "domains:\n  reports: {description: test reports}\n"
     )
@@ -205,7 +205,7 @@ def test_build_runs_behind_the_app_shows_progress_and_answers_when_ready(
 
     (home / "assistant.yaml").write_text(
         "embedding: {model: 'hash:384', quantize: false}\n"
-        f"generation: {{model: '{tiny_model_dir}', max_new_tokens: 8}}\n"
+        f"generation: {{model: '{tiny_model_dir}', dtype: float32, max_new_tokens: 8}}\n"
         "domains:\n  reports: {description: test reports}\n"
     )
     config = load_config()
@@ -242,7 +242,7 @@ def test_the_build_banner_grows_the_menus_with_the_index(home: Path, tiny_model_
 
     (home / "assistant.yaml").write_text(
         "embedding: {model: 'hash:384', quantize: false}\n"
-        f"generation: {{model: '{tiny_model_dir}', max_new_tokens: 8}}\n"
+        f"generation: {{model: '{tiny_model_dir}', dtype: float32, max_new_tokens: 8}}\n"
         "domains:\n  reports: {description: test reports}\n"
     )
     config = load_config()
@@ -266,7 +266,7 @@ def test_the_build_banner_grows_the_menus_with_the_index(home: Path, tiny_model_
 def test_ask_stream_yields_pieces_then_the_same_answer_as_ask(home: Path, tiny_model_dir: Path) -> None:
     (home / "assistant.yaml").write_text(
         "embedding: {model: 'hash:384', quantize: false}\n"
-        f"generation: {{model: '{tiny_model_dir}', max_new_tokens: 12}}\n"
+        f"generation: {{model: '{tiny_model_dir}', dtype: float32, max_new_tokens: 12}}\n"
     )
     a = assistant.Assistant.load("medical")
     items = list(a.ask_stream("What is glaucoma?", strategy="base"))

@@ -84,7 +84,7 @@ def test_a_failing_corpus_is_reported_and_the_others_still_build(notes: Config, 
 def test_an_answer_from_a_partial_index_says_what_is_missing(notes: Config, tiny_model_dir: Path) -> None:
     ensure_prepared(DOMAIN, notes, progress=False)
     build_index(DOMAIN, notes, corpora=["small"], progress=False)
-    config = notes.replace(generation=GenerationConfig(model=str(tiny_model_dir), max_new_tokens=4))
+    config = notes.replace(generation=GenerationConfig(model=str(tiny_model_dir), max_new_tokens=4, dtype="float32"))
     answer = Assistant(DOMAIN, config).ask("Does aspirin lower the risk?", strategy="rag", top_k=1)
     assert answer.sources
     assert any("does not hold large yet" in w and "searched small only" in w for w in answer.warnings)

@@ -29,7 +29,7 @@ DOCS = {
 def cli_home(home: Path, tiny_model_dir: Path, tmp_path: Path) -> Path:
     (home / "assistant.yaml").write_text(
         "embedding: {model: 'hash:384', quantize: false}\n"
-        f"generation: {{model: '{tiny_model_dir}', max_new_tokens: 12, max_input_tokens: 1536}}\n"
+        f"generation: {{model: '{tiny_model_dir}', dtype: float32, max_new_tokens: 12, max_input_tokens: 1536}}\n"
         "retrieval: {top_k: 2}\n"
         "domains:\n  notes: {description: test notes, instruction: Answer briefly.}\n"
     )

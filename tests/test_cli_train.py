@@ -53,7 +53,7 @@ def pubmedqa_like(folder: Path, n: int = 24) -> list[Path]:
 def train_home(home: Path, tiny_model_dir: Path, tmp_path: Path) -> Iterator[Path]:
     (home / "assistant.yaml").write_text(
         "embedding: {model: 'hash:384', quantize: false}\n"
-        f"generation: {{model: '{tiny_model_dir}', max_new_tokens: 8}}\n"
+        f"generation: {{model: '{tiny_model_dir}', dtype: float32, max_new_tokens: 8}}\n"
         "training: {batch_size: 2, seq_len: 384, max_steps: 3, eval_every: 2, save_every: 2, quantize: false}\n"
     )
     from assistant.config import load_config

@@ -19,12 +19,13 @@ import pytest
 from assistant.config import EMBEDDED_GENERATOR, Config, GenerationConfig
 from assistant.errors import InputError, ModelUnavailableError, NotFoundError
 from assistant.models import Generator, clear_generators, load_generator, loading, resolve_model
+from assistant.models.hf import TransformersGenerator
 
 QUESTION = [{"role": "user", "content": "Is the sky blue?"}]
 
 
 def tiny_config(config: Config, folder: Path, **generation: object) -> Config:
-    settings: dict[str, object] = {"max_new_tokens": 16, "max_input_tokens": 256, **generation}
+    settings: dict[str, object] = {"max_new_tokens": 16, "max_input_tokens": 256, "dtype": "float32", **generation}
     return config.replace(generation=GenerationConfig(model=str(folder), **settings))  # type: ignore[arg-type]
 
 
@@ -153,7 +154,7 @@ def test_render_without_a_chat_template(gen: Generator, tiny_model_dir: Path) ->
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     tokenizer.chat_template = None
-    plain = Generator("plain", gen.model, tokenizer, gen.config, lock=gen.lock)
+    plain = TransformersGenerator("plain", gen.model, tokenizer, gen.config, lock=gen.lock)
     assert plain.render(QUESTION) == "user: Is the sky blue?\nassistant:"
 
 
@@ -300,7 +301,7 @@ def test_adapters_attach_to_the_base_and_switch_per_call(tiny_model_dir: Path, t
 
     # A private model: attaching adapters to the session's cached one would leak into other tests.
     model, tokenizer = load_folder(tiny_model_dir)
-    gen = Generator("tiny", model, tokenizer, GenerationConfig(model="tiny", max_new_tokens=8, max_input_tokens=256))
+    gen = TransformersGenerator("tiny", model, tokenizer, GenerationConfig(model="tiny", max_new_tokens=8, max_input_tokens=256))
     base_scores = gen.score_options(QUESTION, ["yes", "no"])
     base_text = gen.generate(QUESTION).text
     donor, _ = load_folder(tiny_model_dir)

@@ -165,7 +165,7 @@ def write_report(
     if command:
         lines += ["```", command, "```", ""]
     lines += [
-        f"- model: `{model or 'unknown'}`",
+        f"- model: `{model or 'unknown'}`, engine: {_text(_engine(run.made_with.engine))}",
         f"- strategies: {', '.join(_text(s.strategy) for s in summaries) or 'none'}",
         f"- questions: {len({r.item_id for r in records})} from {', '.join(map(_text, corpora)) or 'no corpus'}"
         f" (their test splits; limit {run.limit if run.limit is not None else 'none'}, seed {run.seed})",
@@ -189,6 +189,12 @@ def write_report(
     path = out_dir / "report.md"
     path.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
     return path
+
+
+def _engine(engine: dict[str, Any] | None) -> str:
+    if not engine:
+        return "transformers (recorded before engines were)"
+    return ", ".join(f"{k} {v}" for k, v in engine.items() if k != "model" and v not in (None, ""))
 
 
 def report_run(run_id: str, config: Config, *, out: Path | None = None, command: str = "") -> Path:

@@ -17,7 +17,7 @@ import random
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from assistant.config import Config
 from assistant.errors import AssistantError, InputError
@@ -105,8 +105,10 @@ def _device() -> str:
     return f"CUDA {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "no GPU"
 
 
-def fingerprint(domain: str, config: Config, strategies: Sequence[str]) -> Fingerprint:
-    """What the records depend on: the base model and, for RAG strategies, the index they searched."""
+def fingerprint(domain: str, config: Config, strategies: Sequence[str],
+                engine: dict[str, Any] | None = None) -> Fingerprint:
+    """What the records depend on: the base model, the engine (Generator.identity) and, for RAG strategies,
+    the index they searched."""
     import os
     import platform
 
@@ -116,7 +118,7 @@ def fingerprint(domain: str, config: Config, strategies: Sequence[str]) -> Finge
     if any(uses_retrieval(s) for s in strategies):
         index = IndexStamp.from_dict(index_fingerprint(config.domain(domain).name, config))
     machine = f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, {_device()}"
-    return Fingerprint(config.generation.model, machine, index)
+    return Fingerprint(config.generation.model, machine, index, engine)
 
 
 def answer_item(assistant: Assistant, spec: str, item: QAItem, run_id: str, config: Config) -> Record:
@@ -188,12 +190,17 @@ def evaluate(
         specs = list(dict.fromkeys([*run.strategies, *specs]))
         store.set_strategies(run.run_id, specs)
     items = sample(eval_items(domain, config, corpora), limit, seed)
+    assistant = Assistant(domain, config)
+    engine = assistant.generator.identity()
     if run_id is None:
         eval_section = EvalSettings(tuple(corpora or ()), len(items)).section()
         settings = config.to_dict() | {EvalSettings.KEY: eval_section}
-        run = store.create_run(domain, specs, settings, fingerprint(domain, config, specs), limit=limit, seed=seed)
+        made_with = fingerprint(domain, config, specs, engine)
+        run = store.create_run(domain, specs, settings, made_with, limit=limit, seed=seed)
+    elif (differs := run.made_with.engine_differs(engine)) is not None:
+        raise InputError(f"run '{run.run_id}' was made with another engine ({differs}): its records and new ones "
+                         "would not compare; start a new run, or set generation back as it was")
     done = store.done(run.run_id)
-    assistant = Assistant(domain, config)
     log(f"run {run.run_id}: {len(items)} questions x {len(specs)} strategies ({', '.join(specs)})")
     for spec in specs:
         todo = [i for i in items if (spec, i.id) not in done]

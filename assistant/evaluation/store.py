@@ -161,24 +161,42 @@ class IndexStamp:
 
 @dataclass(frozen=True)
 class Fingerprint:
-    """What a run's records depend on: the base model, the machine and (RAG strategies) the index."""
+    """What a run's records depend on: the base model, the engine that ran it (backend, dtype or
+    quantization, see Generator.identity), the machine and (RAG strategies) the index."""
 
     model: str | None = None
     machine: str | None = None
     index: IndexStamp | None = None
+    engine: dict[str, Any] | None = None  # None: a run recorded before engines were (transformers fp32)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Fingerprint:
-        index = data.get("index")
+        index, engine = data.get("index"), data.get("engine")
         return cls(data.get("model"), data.get("machine"),
-                   IndexStamp.from_dict(index) if isinstance(index, Mapping) else None)
+                   IndexStamp.from_dict(index) if isinstance(index, Mapping) else None,
+                   dict(engine) if isinstance(engine, Mapping) else None)
+
+    @property
+    def backend(self) -> str:
+        return str((self.engine or {}).get("backend", "transformers"))
 
     def to_dict(self) -> dict[str, Any]:
         """The stored JSON: "index" only when a RAG strategy searched one."""
         out: dict[str, Any] = {"model": self.model, "machine": self.machine}
+        if self.engine is not None:
+            out["engine"] = self.engine
         if self.index is not None:
             out["index"] = self.index.to_dict()
         return out
+
+    def engine_differs(self, engine: Mapping[str, Any]) -> str | None:
+        """How `engine` differs from the one these records were made with ("backend llamacpp, not
+        transformers"), None when it is the same (threads and library versions aside)."""
+        volatile = {"threads", "llama_cpp"}
+        before = {k: v for k, v in (self.engine or {"backend": "transformers"}).items() if k not in volatile}
+        now = {k: v for k, v in engine.items() if k not in volatile and k in before}
+        diffs = [f"{k} {now[k]}, not {before[k]}" for k in now if now[k] != before[k]]
+        return "; ".join(diffs) or None
 
 
 @dataclass(frozen=True)

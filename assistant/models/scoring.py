@@ -12,8 +12,6 @@ import threading
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from assistant.errors import InputError
-
 
 class Scorer(Protocol):
     """What scoring needs of the Generator (assistant.models.generator)."""
@@ -23,9 +21,7 @@ class Scorer(Protocol):
     context_length: int
     pad_token_id: int
 
-    def prompt_ids(self, prompt: Any) -> list[int]: ...
-
-    def encode(self, text: str) -> list[int]: ...
+    def option_ids(self, prompt: Any, options: Sequence[str]) -> tuple[list[int], list[list[int]]]: ...
 
     def activate(self, adapter: str | None) -> None: ...
 
@@ -39,21 +35,10 @@ def score_options(
     """
     import torch
 
-    if isinstance(options, str):
-        raise InputError("options must be a list of strings, not one string")
-    if not options:
+    if not options and not isinstance(options, str):
         return []
-    ids = gen.prompt_ids(prompt)
-    option_ids = [gen.encode(o) for o in options]
-    for option, toks in zip(options, option_ids, strict=True):
-        if not toks:
-            raise InputError(f"cannot score the empty option {option!r}")
+    ids, option_ids = gen.option_ids(prompt, options)
     longest = max(len(t) for t in option_ids)
-    if len(ids) + longest > gen.context_length:
-        raise InputError(
-            f"the prompt and the longest option are {len(ids) + longest} tokens; "
-            f"the model reads at most {gen.context_length}"
-        )
     with gen.lock, torch.inference_mode():
         gen.activate(adapter)
         out = gen.model(input_ids=torch.tensor([ids]), use_cache=True, logits_to_keep=1)

@@ -2,7 +2,7 @@
 
 `Generator.generate` decodes on the calling thread, `Generator.stream` in a worker thread whose pieces a
 GenerationStream hands out; both finish through `finished` (the visible-text rule, the finish reason), so
-the streamed pieces join to exactly the generated text and the stream's `result` is what `generate` gives. Used by assistant/models/generator.py; tested there.
+the streamed pieces join to exactly the generated text and the stream's `result` is what `generate` gives. Used by the in-process backends (models/hf.py, models/llamacpp.py); tested in tests/test_models.py.
 """
 
 from __future__ import annotations
@@ -36,16 +36,17 @@ class Generation:
 def finished(gen: Decoder, ids: list[int], new: list[int], seconds: float, stop: Sequence[str],
              max_new_tokens: int | None) -> Generation:
     """The Generation of a finished decoding: what `generate` returns and a stream's `result` holds."""
-    raw = gen.tokenizer.decode(new, skip_special_tokens=True)
+    raw = gen.decode(new)
     reason = gen.finish_reason(new, raw, stop, ids, max_new_tokens)
     return Generation(visible_text(raw, stop, final=True), len(ids), len(new), seconds, reason)
 
 
 class Decoder(Protocol):
-    """What a GenerationStream needs of the Generator (assistant.models.generator)."""
+    """What a GenerationStream needs of an in-process backend (assistant.models.hf, .llamacpp)."""
 
     lock: threading.RLock
-    tokenizer: Any
+
+    def decode(self, ids: Sequence[int]) -> str: ...
 
     def activate(self, adapter: str | None) -> None: ...
 
@@ -57,7 +58,8 @@ class Decoder(Protocol):
 
 
 class TokenQueue:
-    """A generate() streamer that forwards new token ids to a queue (the first put is the prompt)."""
+    """A streamer that forwards new token ids to a queue: transformers' generate() calls `put` with
+    tensors (the first put is the prompt); other decoders call `put_ids` with the new ids."""
 
     def __init__(self, tokens: queue.Queue[Any]) -> None:
         self.tokens = tokens
@@ -68,6 +70,9 @@ class TokenQueue:
             self.prompt_seen = True
             return
         self.tokens.put(value.reshape(-1).tolist())
+
+    def put_ids(self, ids: list[int]) -> None:
+        self.tokens.put(list(ids))
 
     def end(self) -> None:
         """The worker signals the end itself, also when generate() raises."""
@@ -197,7 +202,7 @@ class GenerationStream:
         try:
             while (item := tokens.get()) is not DONE:
                 streamed.extend(item)
-                text = visible_text(gen.tokenizer.decode(streamed, skip_special_tokens=True), stop, final=False)
+                text = visible_text(gen.decode(streamed), stop, final=False)
                 if len(text) > len(sent) and text.startswith(sent):
                     yield text[len(sent) :]
                     sent = text

@@ -91,7 +91,7 @@ def eval_config(home: Path, eval_model_dir: Path, tmp_path: Path) -> Iterator[Co
 
     (home / "assistant.yaml").write_text(
         "embedding: {model: 'hash:384', quantize: false}\n"
-        f"generation: {{model: '{eval_model_dir}', max_new_tokens: 6, max_input_tokens: 768, repetition_penalty: 1.0}}\n"
+        f"generation: {{model: '{eval_model_dir}', dtype: float32, max_new_tokens: 6, max_input_tokens: 768, repetition_penalty: 1.0}}\n"
         "prompting: {cot_max_new_tokens: 8, fewshot_tokens: 400}\n"
         "evaluation: {label_max_new_tokens: 4, bootstrap: 200}\n"
         f"domains:\n  {DOMAIN}: {{description: toy, instruction: '{TOY_INSTRUCTION}'}}\n"

@@ -183,3 +183,16 @@ def test_rescore_scores_stored_answers_again(eval_config: Config) -> None:
     assert rescore(run.run_id, eval_config) == 1
     again = {r.item_id: r.correct for r in store.records(run.run_id)}
     assert again[first.item_id] is (not first.correct) and len(again) == 4
+
+
+def test_a_run_is_not_resumed_on_another_engine(eval_config: Config) -> None:
+    """Records made in fp32 and in bf16 would not compare: resuming on another dtype is refused."""
+    from assistant.models import clear_generators
+
+    run = evaluate(DOMAIN, ["base"], eval_config, limit=2, progress=False, log=quiet)
+    assert RunStore.open(eval_config).get_run(run.run_id).made_with.engine["dtype"] == "float32"  # type: ignore[index]
+    clear_generators()
+    bf16 = eval_config.replace(generation=replace(eval_config.generation, dtype="bfloat16"))
+    with pytest.raises(InputError, match=r"another engine \(dtype bfloat16, not float32\)"):
+        evaluate(DOMAIN, ["base", "rag"], bf16, run_id=run.run_id, progress=False, log=quiet)
+    clear_generators()

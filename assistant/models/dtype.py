@@ -1,0 +1,114 @@
+"""Which dtype the transformers backend loads weights in, for the machine at hand.
+
+    dtype = choose_dtype(config.generation.dtype, folder, config.cache_dir)   # "float32" or "bfloat16"
+
+CUDA: bf16. A CPU: bf16 matmuls are fast only with AMX or AVX-512-BF16 (an Intel Xeon with AMX prefills
+~4x faster in bf16) and far slower without (an AMD EPYC), so `auto` picks bf16 only where the CPU has those
+and a quick check (one 256-token forward pass in each dtype) shows it faster. The outcome is kept in
+`<cache>/dtype.json` per CPU model, torch version and model folder, so the check runs once per machine.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+from assistant.atomic import atomic_write
+
+BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+CHOICES_FILE = "dtype.json"
+MARGIN = 1.2  # bf16 must be this much faster to be chosen: fp32 is the exact reference
+
+
+def cpu_model_and_flags() -> tuple[str, set[str]]:
+    """The CPU's model name and feature flags (Linux /proc/cpuinfo; empty elsewhere)."""
+    name, flags = platform.processor() or platform.machine(), set[str]()
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                name = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
+    except OSError:
+        pass
+    return name, flags
+
+
+def _key(folder: Path) -> str:
+    import torch
+
+    return f"{cpu_model_and_flags()[0]} | torch {torch.__version__} | {Path(folder).resolve()}"
+
+
+def recorded_choice(folder: Path, cache_dir: Path) -> dict[str, Any] | None:
+    try:
+        choices = json.loads((cache_dir / CHOICES_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    found = choices.get(_key(folder))
+    return found if isinstance(found, dict) else None
+
+
+def _record(folder: Path, cache_dir: Path, choice: dict[str, Any]) -> None:
+    path = cache_dir / CHOICES_FILE
+    try:
+        choices = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        choices = {}
+    choices[_key(folder)] = choice
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, json.dumps(choices, indent=2))
+    except OSError:
+        pass  # a read-only cache only means the check runs again next time
+
+
+def forward_seconds(model: Any, tokens: int = 256) -> float:
+    """The faster of two forward passes over `tokens` tokens (after one warm-up)."""
+    import torch
+
+    ids = torch.randint(0, int(model.config.vocab_size), (1, tokens), generator=torch.Generator().manual_seed(0))
+    best = float("inf")
+    with torch.inference_mode():
+        for _ in range(3):
+            start = time.perf_counter()
+            model(input_ids=ids, logits_to_keep=1)
+            best = min(best, time.perf_counter() - start)
+    return best
+
+
+def choose_dtype(setting: str, folder: Path, cache_dir: Path, load: Any) -> tuple[str, Any]:
+    """(dtype, (model, tokenizer)) for `setting` ("auto", "float32", "bfloat16"); `load(dtype)` loads the
+    model folder in a dtype. With "auto" on a CPU with bf16 units, both are timed once and the faster kept."""
+    import torch
+
+    if setting != "auto":
+        return setting, load(setting)
+    if torch.cuda.is_available():
+        return "bfloat16", load("bfloat16")
+    if not has_bf16_units():
+        return "float32", load("float32")
+    known = recorded_choice(folder, cache_dir)
+    if known and known.get("dtype") in ("float32", "bfloat16"):
+        return str(known["dtype"]), load(known["dtype"])
+    model, tokenizer = load("float32")
+    fp32 = forward_seconds(model)
+    model.to(torch.bfloat16)
+    bf16 = forward_seconds(model)
+    dtype = "bfloat16" if bf16 * MARGIN < fp32 else "float32"
+    _record(folder, cache_dir, {"dtype": dtype, "fp32_prefill_s": round(fp32, 4), "bf16_prefill_s": round(bf16, 4),
+                                "measured": time.strftime("%Y-%m-%d %H:%M")})
+    if dtype == "float32":
+        model, tokenizer = load("float32")  # cast back from bf16 would lose precision: reload
+    return dtype, (model, tokenizer)
+
+
+def has_bf16_units() -> bool:
+    return bool(set(BF16_FLAGS) & cpu_model_and_flags()[1])
+
+
+__all__ = ["BF16_FLAGS", "choose_dtype", "cpu_model_and_flags", "forward_seconds", "recorded_choice"]

