@@ -16,7 +16,7 @@ SCRATCH ?= $(or $(TMPDIR),/tmp)/assistant-latest-venv
 
 setup: $(VENV)/.setup-done
 
-$(VENV)/.setup-done: pyproject.toml constraints.txt Makefile tools/venv.sh
+$(VENV)/.setup-done: pyproject.toml constraints.txt Makefile tools/venv.sh tools/llamacpp.sh
 	tools/venv.sh $(VENV) locked dev
 	touch $@
 
@@ -49,6 +49,8 @@ bench: setup
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/python bench/train.py
 	$(BIN)/python bench/eval.py
+	$(BIN)/python bench/generate.py
+	$(BIN)/python bench/answer.py
 	$(BIN)/python bench/demo.py
 
 lint: setup

