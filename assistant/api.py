@@ -69,8 +69,9 @@ class Assistant:
     """Answers questions about one domain ("medical", "finance", or any configured one)."""
 
     def __init__(self, domain: str, config: Config | None = None) -> None:
-        self.config = config or load_config()
-        self.domain = self.config.domain(domain)  # unknown domain -> NotFoundError listing the known ones
+        config = config or load_config()
+        self.domain = config.domain(domain)  # unknown domain -> NotFoundError listing the known ones
+        self.config = config.for_domain(domain)  # with the domain's own generation model, if it has one
         self._lock = threading.Lock()
         self._coverage: tuple[tuple[int, int], tuple[list[str], list[str]]] | None = None
 

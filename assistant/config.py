@@ -227,6 +227,8 @@ class DomainConfig:
     name: str
     description: str = ""
     instruction: str = "Answer the question accurately and concisely."
+    # this domain's own generation model (e.g. a biomedical one for medical); "": generation.model
+    model: str = ""
 
 
 DEFAULT_DOMAINS: dict[str, DomainConfig] = {
@@ -298,6 +300,14 @@ class Config:
         if name not in self.domains:
             raise unknown("domain", name, list(self.domains))
         return self.domains[name]
+
+    def for_domain(self, name: str) -> Config:
+        """This config as domain `name` answers with it: its own generation model, if it names one (a
+        name that is not a domain, such as a corpus, leaves the config as it is)."""
+        domain = self.domains.get(name)
+        if domain is None or not domain.model or domain.model == self.generation.model:
+            return self
+        return self.replace(generation=dataclasses.replace(self.generation, model=domain.model))
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)

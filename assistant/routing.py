@@ -52,6 +52,7 @@ def current_fingerprint(domain: str, config: Config) -> dict[str, Any]:
         index = {}
     from assistant.models import resolve_backend
 
+    config = config.for_domain(domain)
     try:
         backend = resolve_backend(config)
     except AssistantError:  # the model is missing: answering will say so; this only compares

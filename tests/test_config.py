@@ -2,7 +2,14 @@ from pathlib import Path
 
 import pytest
 
-from assistant.config import ChunkingConfig, Config, RetrievalConfig, dump_config, load_config
+from assistant.config import (
+    EMBEDDED_GENERATOR,
+    ChunkingConfig,
+    Config,
+    RetrievalConfig,
+    dump_config,
+    load_config,
+)
 from assistant.errors import ConfigError, InputError, NotFoundError
 
 
@@ -70,3 +77,21 @@ def test_one_upload_limit_for_the_app_and_the_document_jobs(home: Path) -> None:
     (home / "assistant.yaml").write_text("ingest: {max_upload_mb: 0}\n")
     with pytest.raises(ConfigError, match=r"ingest\.max_upload_mb must be positive"):
         load_config()
+
+
+def test_a_domain_may_name_its_own_generation_model(tmp_path: Path) -> None:
+    (tmp_path / "assistant.yaml").write_text("domains:\n  medical: {model: /models/bio-gguf/bio.gguf}\n")
+    config = load_config(home=tmp_path)
+    assert config.domain("medical").model == "/models/bio-gguf/bio.gguf"
+    assert config.for_domain("medical").generation.model == "/models/bio-gguf/bio.gguf"
+    assert config.for_domain("finance") is config and config.for_domain("pubmedqa") is config
+    assert config.generation.model == EMBEDDED_GENERATOR
+
+
+def test_an_assistant_answers_with_its_domains_model(tmp_path: Path) -> None:
+    from assistant import Assistant
+
+    (tmp_path / "assistant.yaml").write_text("domains:\n  medical: {model: /models/bio}\n")
+    config = load_config(home=tmp_path)
+    assert Assistant("medical", config).config.generation.model == "/models/bio"
+    assert Assistant("finance", config).config.generation.model == EMBEDDED_GENERATOR

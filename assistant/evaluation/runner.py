@@ -178,7 +178,7 @@ def evaluate(
 
     from assistant.api import Assistant
 
-    config.domain(domain)
+    config = config.for_domain(config.domain(domain).name)
     specs = parse_strategies(strategies, config)
     store = store or RunStore.open(config)
     if run_id is not None:

@@ -142,7 +142,8 @@ def train_cpt(
     `max_examples` / `fraction` take a seeded subset of the documents.
     """
     cfg = _training_config(config, overrides)
-    out, spec, folder, tokenizer = _prepare_job(name, config, base, overwrite, resume)
+    # the base: --base, else the domain's own generation model, else generation.model
+    out, spec, folder, tokenizer = _prepare_job(name, config.for_domain(domain), base, overwrite, resume)
     _check_seq_len(cfg, folder, spec)
     corpora = corpora_for(domain, config)
     docs = [d for c in corpora for d in load_documents(c, config)]
@@ -261,7 +262,8 @@ def train_sft(
     cfg = _training_config(config, overrides)
     if passages_for is not None and overrides.get("seq_len") is None:
         cfg = dataclasses.replace(cfg, seq_len=cfg.context_seq_len)  # room for the passages
-    out, spec, folder, tokenizer = _prepare_job(name, config, base, overwrite, resume)
+    # the base: --base, else the domain's own generation model, else generation.model
+    out, spec, folder, tokenizer = _prepare_job(name, config.for_domain(domain), base, overwrite, resume)
     _check_seq_len(cfg, folder, spec)
     instruction = config.domain(domain).instruction if domain in config.domains else config.domain(
         _domain_of(domain, config)
