@@ -133,3 +133,22 @@ def test_fingerprint_engine_differences() -> None:
     old = Fingerprint.from_dict({"model": "embedded:x", "machine": "Linux"})  # recorded before engines were
     assert old.backend == "transformers" and old.engine_differs({"backend": "transformers", "dtype": "x"}) is None
     assert Fingerprint.from_dict(made.to_dict()) == made
+
+
+def test_ollama_lists_models_with_their_tag() -> None:
+    from assistant.models.openai_http import served_as
+
+    assert served_as("llama3.2", ["llama3.2:latest", "qwen2.5:1.5b"]) == "llama3.2:latest"
+    assert served_as("qwen2.5:1.5b", ["llama3.2:latest", "qwen2.5:1.5b"]) == "qwen2.5:1.5b"
+    assert served_as("qwen2.5", ["qwen2.5:1.5b"]) is None
+
+
+def test_a_combined_engine_is_stable_across_threads_and_measurements() -> None:
+    made = Fingerprint("m", "Linux", None, {"backend": "llamacpp+transformers", "decode": {"threads": "1/2",
+                       "llama_cpp": "0.3.36", "file_type": 3}, "prefill": {"dtype": "bfloat16"},
+                       "rates": {"reader": {"prefill": 2000}}})
+    later = {"backend": "llamacpp+transformers", "decode": {"threads": "2/2", "llama_cpp": "0.3.37", "file_type": 3},
+             "prefill": {"dtype": "bfloat16"}, "rates": {"reader": {"prefill": 2400}}}
+    assert made.engine_differs(later) is None
+    assert made.engine_differs({**later, "prefill": {"dtype": "float32"}}) is not None
+    assert made.backend.split("+")[0] == "llamacpp"  # what the router compares with resolve_backend

@@ -13,16 +13,18 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 pip=("$venv/bin/python" -m pip --quiet --disable-pip-version-check)
 cache=${ASSISTANT_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/assistant/wheels}
 
-flags=" $(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | cut -d: -f2) "
+flags=" $(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | cut -d: -f2 || true) "
 has() { for f in "$@"; do [[ $flags == *" $f "* ]] || return 1; done; }
 common="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF"
 common+=" -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF"
 if [ "$(uname -m)" != x86_64 ]; then
   target=generic-$(uname -m) cmake=""
-elif has avx2 fma f16c; then
-  target=avx2 cmake="-DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
+elif has avx2 fma f16c bmi2; then
+  target=avx2 cmake="-DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
 else
-  target=baseline cmake="-DGGML_AVX=OFF -DGGML_AVX2=OFF -DGGML_FMA=OFF -DGGML_F16C=OFF"
+  # ggml turns on every feature it is not told about: name each one off (SSE4.2 and BMI2 included)
+  target=baseline cmake="-DGGML_AVX=OFF -DGGML_AVX2=OFF -DGGML_FMA=OFF -DGGML_F16C=OFF -DGGML_BMI2=OFF"
+  cmake+=" -DGGML_SSE42=OFF -DGGML_AVX_VNNI=OFF -DGGML_AVX512=OFF"
 fi
 
 if [ "$mode" = locked ]; then
@@ -41,6 +43,7 @@ if [ "$mode" != locked ] || ! ls "$dir"/llama_cpp_python-*.whl >/dev/null 2>&1; 
   echo "building llama-cpp-python $version for the $target CPU target (once, 5-7 minutes on 2 cores) ..." >&2
   tmp="$dir.tmp-$$"
   rm -rf "$tmp" && mkdir -p "$tmp"
+  trap 'rm -rf "$tmp"' EXIT
   CMAKE_ARGS="$common $cmake" CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)} \
     "${pip[@]}" wheel --no-deps --no-binary llama-cpp-python --no-cache-dir -w "$tmp" "$spec"
   rm -rf "$dir" && mv "$tmp" "$dir"

@@ -159,6 +159,13 @@ class IndexStamp:
                 "embedding": self.embedding, "updated_at": self.updated_at}
 
 
+def _stable(engine: Mapping[str, Any]) -> dict[str, Any]:
+    """An engine identity without what may change between two sessions of the same engine: threads,
+    library versions, measured rates (nested engines too)."""
+    volatile = {"threads", "llama_cpp", "rates"}
+    return {k: _stable(v) if isinstance(v, Mapping) else v for k, v in engine.items() if k not in volatile}
+
+
 @dataclass(frozen=True)
 class Fingerprint:
     """What a run's records depend on: the base model, the engine that ran it (backend, dtype or
@@ -192,9 +199,8 @@ class Fingerprint:
     def engine_differs(self, engine: Mapping[str, Any]) -> str | None:
         """How `engine` differs from the one these records were made with ("backend llamacpp, not
         transformers"), None when it is the same (threads and library versions aside)."""
-        volatile = {"threads", "llama_cpp"}
-        before = {k: v for k, v in (self.engine or {"backend": "transformers"}).items() if k not in volatile}
-        now = {k: v for k, v in engine.items() if k not in volatile and k in before}
+        before = _stable(self.engine or {"backend": "transformers"})
+        now = {k: v for k, v in _stable(engine).items() if k in before}
         diffs = [f"{k} {now[k]}, not {before[k]}" for k in now if now[k] != before[k]]
         return "; ".join(diffs) or None
 

@@ -52,7 +52,7 @@ def records_for(domain: str, run_ids: Sequence[str], config: Config) -> tuple[li
         if made_with.model != now["model"]:
             raise InputError(f"run '{run_id}' was made with model '{made_with.model}', but the "
                              f"router answers with '{now['model']}': evaluate again with this model")
-        if made_with.backend != now["backend"]:
+        if made_with.backend.split("+")[0] != now["backend"]:  # llamacpp+transformers: llama.cpp answered
             raise InputError(f"run '{run_id}' was made on the {made_with.backend} backend, but the router answers "
                              f"on {now['backend']}: evaluate again on this backend (or set generation.backend)")
         index = made_with.index.collection if made_with.index is not None else None

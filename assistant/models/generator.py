@@ -263,7 +263,9 @@ class InProcessGenerator(Generator):
 
 def as_stop_list(stop: Sequence[str]) -> list[str]:
     # stop="Question:" is one stop string, not nine one-character ones.
-    return [stop] if isinstance(stop, str) else [s for s in stop if s]
+    if isinstance(stop, str):
+        return [stop] if stop else []
+    return [s for s in stop if s]
 
 
 def check_options(options: Sequence[str]) -> None:

@@ -104,7 +104,10 @@ def lora_tensors(adapter_dir: Path, base: GGUFBase) -> tuple[float, dict[str, An
         raise ConfigError(f"adapter {adapter_dir.name} is not a plain LoRA adapter: llama.cpp cannot apply it")
     if settings.get("rank_pattern") or settings.get("alpha_pattern"):
         raise ConfigError(f"adapter {adapter_dir.name} has per-layer ranks or alphas, which GGUF LoRA cannot hold")
-    rank, alpha = int(settings["r"]), float(settings["lora_alpha"])
+    try:
+        rank, alpha = int(settings["r"]), float(settings["lora_alpha"])
+    except (KeyError, TypeError, ValueError):
+        raise ConfigError(f"adapter {adapter_dir.name}: adapter_config.json lacks its rank or alpha") from None
     if settings.get("use_rslora"):
         alpha *= math.sqrt(rank)  # rsLoRA scales by alpha / sqrt(r); llama.cpp by alpha / r
     archs = {name: arch for arch, name in gguf.MODEL_ARCH_NAMES.items()}

@@ -39,10 +39,10 @@ from assistant.models.generator import (
 def _llama_cpp() -> Any:
     try:
         import llama_cpp
-    except ImportError:
+    except (ImportError, OSError, RuntimeError) as exc:  # not installed, or its shared library will not load
         raise ModelUnavailableError(
-            "generation.backend llamacpp needs llama-cpp-python: run `make setup` (it builds it for this CPU), "
-            "or set generation.backend: transformers"
+            f"generation.backend llamacpp needs a working llama-cpp-python ({str(exc).splitlines()[0]}): run "
+            "`make setup` (it builds it for this CPU), or set generation.backend: transformers"
         ) from None
     return llama_cpp
 
@@ -100,7 +100,8 @@ class LlamaCppGenerator(InProcessGenerator):
         def raise_exception(message: str) -> None:
             raise InputError(f"the chat template of '{self.name}' refused the messages: {message}")
 
-        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
+                                            extensions=["jinja2.ext.loopcontrols"])
         env.globals["raise_exception"] = raise_exception
         try:
             return env.from_string(source)
@@ -110,11 +111,17 @@ class LlamaCppGenerator(InProcessGenerator):
     def render(self, messages: Sequence[Message], *, add_generation_prompt: bool = True) -> str:
         if self._template is None:
             return plain_render(messages, add_generation_prompt=add_generation_prompt)
+        from jinja2 import TemplateError
+
         bos, eos = self.llm.token_bos(), self.llm.token_eos()
-        return str(self._template.render(
-            messages=as_messages(messages), add_generation_prompt=add_generation_prompt,
-            bos_token=self._token_text(bos) if bos >= 0 else "", eos_token=self._token_text(eos) if eos >= 0 else "",
-        ))
+        try:
+            return str(self._template.render(
+                messages=as_messages(messages), add_generation_prompt=add_generation_prompt,
+                bos_token=self._token_text(bos) if bos >= 0 else "",
+                eos_token=self._token_text(eos) if eos >= 0 else "",
+            ))
+        except TemplateError as exc:
+            raise InputError(f"the chat template of '{self.name}' cannot render these messages: {exc}") from None
 
     def encode(self, text: str) -> list[int]:
         # special=True: the template's <|im_start|> etc. become their control tokens, as in transformers

@@ -39,7 +39,14 @@ from assistant.models.generator import (
     check_options,
     plain_render,
 )
-from assistant.models.openai_http import TOKENIZERS, OpenAIHTTP, OpenAIStream, Tokenizer, server_message
+from assistant.models.openai_http import (
+    TOKENIZERS,
+    OpenAIHTTP,
+    OpenAIStream,
+    Tokenizer,
+    served_as,
+    server_message,
+)
 from assistant.models.streaming import FinishReason, Generation, GenerationStream, visible_text
 
 CHAT, COMPLETIONS = "/chat/completions", "/completions"
@@ -145,9 +152,9 @@ class OpenAIGenerator(Generator):
                     listed = self.http.models(self.name)
                     if listed is not None:
                         names = [m["id"] for m in listed]
-                        if self.name not in names:
+                        if served_as(self.name, names) is None:
                             raise self.http.not_served(self.name, names)
-                        self._context_from(next(m for m in listed if m["id"] == self.name))
+                        self._context_from(next(m for m in listed if m["id"] == served_as(self.name, names)))
                         self._models = names
                     self._models_checked = True
         return self._models
@@ -222,7 +229,7 @@ class OpenAIGenerator(Generator):
             if name in self.served:
                 raise InputError(f"an adapter named '{name}' is already attached: delete it first")
             listed = self.served_models()
-            if listed is not None and served not in listed:
+            if listed is not None and served_as(served, listed) is None:
                 raise self.http.adapter_not_served(served, listed, path)
             self.served[name] = served
 

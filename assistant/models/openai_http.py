@@ -33,6 +33,15 @@ MAX_RETRY_AFTER_S = 10.0  # a longer Retry-After (a quota reset) is not waited f
 START_HINT = "e.g. `python -m llama_cpp.server --model FILE.gguf`, `vllm serve MODEL` or `ollama serve`"
 
 
+def served_as(name: str, listed: Sequence[str]) -> str | None:
+    """The listed model id that `name` asks for: itself, or with Ollama's default tag (`llama3.2` is
+    listed as `llama3.2:latest`); None when the server does not serve it."""
+    for candidate in (name, f"{name}:latest"):
+        if candidate in listed:
+            return candidate
+    return None
+
+
 @dataclass(frozen=True)
 class Tokenizer:
     """A server's tokenize and detokenize endpoints (at its root, not under /v1)."""

@@ -66,17 +66,20 @@ class PhasedGenerator(Generator):
         return self.decoder.adapters
 
     def load_adapter(self, path: Path, name: str) -> None:
-        self.decoder.load_adapter(path, name)
-        try:
-            self.reader.load_adapter(path, name)
-        except BaseException:
-            self.decoder.delete_adapter(name)
-            raise
+        with self.decoder.lock, self.reader.lock:  # both engines change together
+            self.decoder.load_adapter(path, name)
+            try:
+                self.reader.load_adapter(path, name)
+            except BaseException:
+                self.decoder.delete_adapter(name)
+                raise
 
     def delete_adapter(self, name: str) -> None:
-        self.decoder.delete_adapter(name)
-        self.reader.delete_adapter(name)
-        self.adapter_sources.pop(name, None)
+        with self.decoder.lock, self.reader.lock:
+            self.decoder.delete_adapter(name)
+            if name in self.reader.adapters:
+                self.reader.delete_adapter(name)
+            self.adapter_sources.pop(name, None)
 
     # ---------------------------------------------------------------- the calls
     def engine_for(self, n_prompt: int, max_new_tokens: int | None) -> Generator:
@@ -122,7 +125,7 @@ def _rate_of(fn: Any, amount: int) -> float:
 def measure_rates(decoder: Any, reader: Any, tokens: int = 384, new: int = 16) -> dict[str, dict[str, float]]:
     """Prefill and decode tokens/s of both engines on this machine (a few seconds)."""
     text = " ".join(["The patient was treated with aspirin and monitored for bleeding."] * 64)
-    ids = decoder.encode(text)[:tokens]
+    ids = decoder.encode(text)[: max(16, min(tokens, decoder.context_length - new - 8))]
     short = ids[:8]
 
     def llama_prefill() -> None:
@@ -136,16 +139,22 @@ def measure_rates(decoder: Any, reader: Any, tokens: int = 384, new: int = 16) -
         with reader.lock, torch.inference_mode():
             reader.model(input_ids=torch.tensor([ids], device=reader.model.device), logits_to_keep=1)
 
+    produced: dict[str, int] = {}
+
     def decode_with(gen: Any) -> Any:
-        return lambda: gen.decode_tokens(short, new, 0.0, ())
+        def run() -> None:  # the rate counts what was decoded (an early end-of-sequence makes fewer)
+            produced[gen.backend] = len(gen.decode_tokens(short, new, 0.0, ()))
+        return run
 
     with decoder.lock, reader.lock:
         decoder.activate(None)
         reader.activate(None)
-        return {
-            "decoder": {"prefill": _rate_of(llama_prefill, len(ids)), "decode": _rate_of(decode_with(decoder), new)},
-            "reader": {"prefill": _rate_of(torch_prefill, len(ids)), "decode": _rate_of(decode_with(reader), new)},
-        }
+        rates = {"decoder": {"prefill": _rate_of(llama_prefill, len(ids))},
+                 "reader": {"prefill": _rate_of(torch_prefill, len(ids))}}
+        for kind, gen in (("decoder", decoder), ("reader", reader)):
+            rate = _rate_of(decode_with(gen), new)
+            rates[kind]["decode"] = rate * produced[gen.backend] / new
+        return rates
 
 
 def rates_key(gguf: Path, threads: int, dtype: str) -> str:

@@ -53,8 +53,12 @@ def describe_backend(config: Config) -> str:
         return f"generation: cannot resolve '{gen.model}': {exc}"
     why = "" if gen.backend != "auto" else " (chosen by backend: auto)"
     if backend == "transformers" and gen.dtype == "auto":
-        try:
-            choice = recorded_choice(resolve_model(gen.model, config), config.cache_dir)
+        from assistant.models.loading import gguf_cache_folder
+
+        try:  # where the model is (a GGUF: its converted folder), without converting anything now
+            gguf = find_gguf(gen.model)
+            folder = gguf_cache_folder(gguf, config.cache_dir) if gguf else resolve_model(gen.model, config)
+            choice = recorded_choice(folder, config.cache_dir)
         except ModelUnavailableError:
             choice = None
         dtype = (f"{choice['dtype']} (measured {choice.get('measured', '')}: fp32 {choice.get('fp32_prefill_s')} s, "
@@ -127,7 +131,10 @@ def _with_prefill_engine(config: Config, llama: Generator, gguf: Path) -> Genera
         return llama
     reader = _transformers(config)
     if rates is None:
-        rates = phased.measure_rates(llama, reader)
+        try:
+            rates = phased.measure_rates(llama, reader)
+        except (RuntimeError, ValueError):  # a context too small to measure in: llama.cpp alone
+            return llama
         phased.record_rates(config.cache_dir, key, rates)
     if not phased.worth_it(rates):
         loaded = [k for k, v in _MODELS.items() if v[0] is getattr(reader, "model", None)]

@@ -41,7 +41,8 @@ def score_options(
     longest = max(len(t) for t in option_ids)
     with gen.lock, torch.inference_mode():
         gen.activate(adapter)
-        out = gen.model(input_ids=torch.tensor([ids]), use_cache=True, logits_to_keep=1)
+        device = gen.model.device
+        out = gen.model(input_ids=torch.tensor([ids], device=device), use_cache=True, logits_to_keep=1)
         first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
         scores = torch.stack([first[t[0]] for t in option_ids])
         if longest > 1:
@@ -50,11 +51,11 @@ def score_options(
             renamed = "cache" in out
             cache = out["cache"] if renamed else out.past_key_values
             cache.batch_repeat_interleave(n)
-            batch = torch.full((n, longest), gen.pad_token_id, dtype=torch.long)
-            mask = torch.zeros((n, len(ids) + longest), dtype=torch.long)
+            batch = torch.full((n, longest), gen.pad_token_id, dtype=torch.long, device=device)
+            mask = torch.zeros((n, len(ids) + longest), dtype=torch.long, device=device)
             mask[:, : len(ids)] = 1
             for row, toks in enumerate(option_ids):
-                batch[row, : len(toks)] = torch.tensor(toks)
+                batch[row, : len(toks)] = torch.tensor(toks, device=device)
                 mask[row, len(ids) : len(ids) + len(toks)] = 1
             # Right padding keeps every real token at its true position; padded logits are masked out.
             prefix = {"cache": cache} if renamed else {"past_key_values": cache}

@@ -91,7 +91,7 @@ class StopCriteria:
         if not done and self.stop:
             text = self.tokenizer.decode(input_ids[0, self.prompt_len :], skip_special_tokens=True)
             done = any(s in text for s in self.stop)
-        return torch.full((input_ids.shape[0],), done, dtype=torch.bool)
+        return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
 
 
 def visible_text(raw: str, stop: Sequence[str], *, final: bool) -> str:
