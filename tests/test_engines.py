@@ -152,3 +152,25 @@ def test_a_combined_engine_is_stable_across_threads_and_measurements() -> None:
     assert made.engine_differs(later) is None
     assert made.engine_differs({**later, "prefill": {"dtype": "float32"}}) is not None
     assert made.backend.split("+")[0] == "llamacpp"  # what the router compares with resolve_backend
+
+
+def test_a_streamed_reply_updates_the_reply_length_estimate() -> None:
+    from assistant.models import Generation, GenerationStream
+
+    class Streamer(Engine):
+        def stream(self, prompt: Any, **_: Any) -> GenerationStream:
+            stream = GenerationStream.__new__(GenerationStream)
+            stream.result = None
+
+            def pieces() -> Any:
+                yield "ok"
+                stream.result = Generation("ok", len(prompt.ids), 400, 1.0, "stop")
+
+            stream._pieces = pieces()  # a finished stream, without a model
+            return stream
+
+    rates = {"decoder": {"prefill": 150.0, "decode": 60.0}, "reader": {"prefill": 2000.0, "decode": 17.0}}
+    gen = PhasedGenerator(Streamer("llamacpp"), Streamer("transformers"), rates)  # type: ignore[arg-type]
+    stream = gen.stream([{"role": "user", "content": "a question"}])
+    assert gen.typical_new == 64 and list(stream) == ["ok"]
+    assert gen.typical_new == 0.8 * 64 + 0.2 * 400

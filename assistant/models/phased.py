@@ -16,6 +16,7 @@ together); an adapter is attached to both.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,6 +42,7 @@ class PhasedGenerator(Generator):
         self.lock = decoder.lock
         # replies are usually shorter than max_new_tokens: the estimate uses the recent mean length
         self.typical_new = 64.0
+        self._estimate_lock = threading.Lock()
 
     # ---------------------------------------------------------------- identity and tokens (the decoder's)
     def engine(self) -> dict[str, Any]:
@@ -97,14 +99,19 @@ class PhasedGenerator(Generator):
         prompt = self.encode_prompt(messages)
         out = self.engine_for(len(prompt.ids), max_new_tokens).generate(
             prompt, max_new_tokens=max_new_tokens, temperature=temperature, stop=stop, adapter=adapter)
-        self.typical_new = 0.8 * self.typical_new + 0.2 * max(out.output_tokens, 1)
+        self._observe(out)
         return out
+
+    def _observe(self, out: Generation) -> None:
+        with self._estimate_lock:
+            self.typical_new = 0.8 * self.typical_new + 0.2 * max(out.output_tokens, 1)
 
     def stream(self, messages: Prompt, *, max_new_tokens: int | None = None, temperature: float | None = None,
                stop: Sequence[str] = (), adapter: str | None = None) -> GenerationStream:
         prompt = self.encode_prompt(messages)
         return self.engine_for(len(prompt.ids), max_new_tokens).stream(
-            prompt, max_new_tokens=max_new_tokens, temperature=temperature, stop=stop, adapter=adapter)
+            prompt, max_new_tokens=max_new_tokens, temperature=temperature, stop=stop, adapter=adapter
+        ).on_result(self._observe)
 
     def score_options(self, messages: Prompt, options: Sequence[str], *, normalize: bool = False,
                       adapter: str | None = None) -> list[float]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from collections.abc import Generator as PieceGenerator
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -154,8 +154,24 @@ class GenerationStream:
         stop: Sequence[str],
         adapter: str | None,
     ) -> None:
-        self.result: Generation | None = None
+        self.result = None
         self._pieces = self._generate(generator, ids, max_new_tokens, temperature, stop, adapter)
+
+    @property
+    def result(self) -> Generation | None:
+        return self.__dict__.get("_result")
+
+    @result.setter
+    def result(self, value: Generation | None) -> None:
+        self.__dict__["_result"] = value
+        if value is not None:
+            for callback in self.__dict__.get("_on_result", []):
+                callback(value)
+
+    def on_result(self, callback: Callable[[Generation], None]) -> GenerationStream:
+        """Call `callback(result)` once the stream has finished (not when it is closed early)."""
+        self.__dict__.setdefault("_on_result", []).append(callback)
+        return self
 
     def __iter__(self) -> Iterator[str]:
         return self
