@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from assistant import Assistant, load_documents, prepare_corpus
-from assistant.config import ENV_DATA, ENV_HOME, GenerationConfig, load_config
+from assistant.config import ENV_DATA, ENV_HOME, Config, GenerationConfig, load_config
 from assistant.corpus import read_sources
 from assistant.evaluation.runner import sample
 from assistant.index import build_index
@@ -58,6 +58,19 @@ def run(config: object, questions: list[str]) -> dict:
             "peak_rss_mb": peak_rss_mb()}
 
 
+def pubmedqa_home(prefix: str, n_questions: int, seed: int) -> tuple[Path, Config, list[str]]:
+    """A temporary data home with PubMedQA prepared and its 1,000 abstracts indexed (the default embedder);
+    `n_questions` of its test questions (a seeded sample)."""
+    home = Path(tempfile.mkdtemp(prefix=prefix))
+    os.environ[ENV_HOME] = str(home)
+    config = load_config()
+    prepare_corpus("pubmedqa", config, progress=False)
+    build_index("medical", config, documents=list(load_documents("pubmedqa", config)), corpora=["pubmedqa"],
+                progress=False)
+    items = [q for q in read_sources("pubmedqa", config).qa if q.split == "test"]
+    return home, config, [q.question for q in sample(items, n_questions, seed)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--questions", type=int, default=20)
@@ -67,14 +80,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.data:
         os.environ[ENV_DATA] = str(args.data)
-    home = Path(tempfile.mkdtemp(prefix="bench-answer-"))
-    os.environ[ENV_HOME] = str(home)
-    config = load_config()
-    prepare_corpus("pubmedqa", config, progress=False)
-    build_index("medical", config, documents=list(load_documents("pubmedqa", config)), corpora=["pubmedqa"],
-                progress=False)
-    items = [q for q in read_sources("pubmedqa", config).qa if q.split == "test"]
-    questions = [q.question for q in sample(items, args.questions + 1, args.seed)]
+    _, config, questions = pubmedqa_home("bench-answer-", args.questions + 1, args.seed)
     default = run(config, questions)
     fp32 = run(config.replace(generation=GenerationConfig(backend="transformers", dtype="float32")), questions)
     print(f"RAG answers, embedded SmolLM2-135M, {args.questions} PubMedQA test questions (seed {args.seed}), "

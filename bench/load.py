@@ -21,7 +21,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,11 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from assistant import load_documents, prepare_corpus  # noqa: E402
-from assistant.config import ENV_HOME, load_config  # noqa: E402
-from assistant.corpus import read_sources  # noqa: E402
-from assistant.evaluation.runner import sample  # noqa: E402
-from assistant.index import build_index  # noqa: E402
+from answer import pubmedqa_home  # noqa: E402  (bench/answer.py, beside this script)
+
+from assistant.config import ENV_HOME  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -70,14 +67,7 @@ def main() -> None:
     parser.add_argument("--single", type=int, default=3)
     parser.add_argument("--json", type=Path, default=RESULTS / "load.json")
     args = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="bench-load-"))
-    os.environ[ENV_HOME] = str(home)
-    config = load_config()
-    prepare_corpus("pubmedqa", config, progress=False)
-    build_index("medical", config, documents=list(load_documents("pubmedqa", config)), corpora=["pubmedqa"],
-                progress=False)
-    items = [q for q in read_sources("pubmedqa", config).qa if q.split == "test"]
-    questions = [q.question for q in sample(items, 1 + args.single + args.users, 1)]
+    home, _, questions = pubmedqa_home("bench-load-", 1 + args.single + args.users, 1)
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     app = subprocess.Popen([str(Path(sys.executable).parent / "assistant"), "serve", "--port", str(port)], cwd=ROOT,

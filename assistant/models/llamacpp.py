@@ -74,6 +74,8 @@ class LlamaCppGenerator(InProcessGenerator):
         self.threads = f"{threads}/{batch_threads}"
         self.metadata: dict[str, str] = dict(llm.metadata)
         self._template = self._chat_template()
+        bos, eos = llm.token_bos(), llm.token_eos()
+        self._bos_eos = (self._token_text(bos) if bos >= 0 else "", self._token_text(eos) if eos >= 0 else "")
         self.eos_token_ids = self._end_tokens()
         self._loras: dict[str, Any] = {}  # slot -> llama_adapter_lora pointer
         self._active: str | None = None
@@ -113,12 +115,10 @@ class LlamaCppGenerator(InProcessGenerator):
             return plain_render(messages, add_generation_prompt=add_generation_prompt)
         from jinja2 import TemplateError
 
-        bos, eos = self.llm.token_bos(), self.llm.token_eos()
         try:
             return str(self._template.render(
                 messages=as_messages(messages), add_generation_prompt=add_generation_prompt,
-                bos_token=self._token_text(bos) if bos >= 0 else "",
-                eos_token=self._token_text(eos) if eos >= 0 else "",
+                bos_token=self._bos_eos[0], eos_token=self._bos_eos[1],
             ))
         except TemplateError as exc:
             raise InputError(f"the chat template of '{self.name}' cannot render these messages: {exc}") from None
@@ -249,8 +249,8 @@ class LlamaCppGenerator(InProcessGenerator):
         option's later tokens one at a time after the prompt."""
         import numpy as np
 
+        check_options(options)
         if not options:
-            check_options(options)
             return []
         ids, option_ids = self.option_ids(messages, options)
 

@@ -12,6 +12,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from assistant.models.generator import check_options
+
 
 class Scorer(Protocol):
     """What scoring needs of the Generator (assistant.models.generator)."""
@@ -35,7 +37,8 @@ def score_options(
     """
     import torch
 
-    if not options and not isinstance(options, str):
+    check_options(options)
+    if not options:
         return []
     ids, option_ids = gen.option_ids(prompt, options)
     longest = max(len(t) for t in option_ids)
