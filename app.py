@@ -196,7 +196,10 @@ def launch(
     config = config or api.load_config()
     limit = config.ingest.max_upload_mb if max_upload_mb is None else max_upload_mb
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    build_ui(config, max_upload_mb=limit, warm_up=True, build=build).queue().launch(
+    # questions waiting at the same moment are decoded together (generation.max_batch): let that many in,
+    # and as many again that are retrieving their sources meanwhile
+    concurrent = 2 * config.generation.max_batch
+    build_ui(config, max_upload_mb=limit, warm_up=True, build=build).queue(default_concurrency_limit=concurrent).launch(
         server_name=host, server_port=port, share=share, auth=auth, max_file_size=int(limit * 1024 * 1024),
     )
 

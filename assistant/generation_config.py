@@ -40,6 +40,13 @@ class GenerationConfig:
     # transformers: weights' dtype. auto: bf16 on CUDA; on a CPU bf16 only where it has AMX or AVX-512-BF16
     # and a quick check at first load shows it faster, fp32 otherwise (the choice is cached per machine)
     dtype: str = "auto"
+    # transformers: a greedy reply drafts up to this many tokens by copying what follows the same words in
+    # the prompt (prompt lookup decoding) and checks them in one pass; 0: off. RAG answers quote their sources
+    prompt_lookup_tokens: int = 10
+    # transformers: questions waiting at the same moment are decoded together, up to this many, and up to
+    # batch_tokens prompt tokens in all (1: one at a time)
+    max_batch: int = 8
+    batch_tokens: int = 12288
     # llamacpp: CPU threads (0: half the cores for decoding, all for reading prompts)
     threads: int = 0
     # openai: the server, the environment variable holding its key (none needed for a local server),
@@ -50,10 +57,10 @@ class GenerationConfig:
     max_retries: int = 3
 
     def __post_init__(self) -> None:
-        for name in ("max_new_tokens", "max_input_tokens", "passage_tokens", "timeout_s"):
+        for name in ("max_new_tokens", "max_input_tokens", "passage_tokens", "timeout_s", "max_batch", "batch_tokens"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"generation.{name} must be > 0, got {getattr(self, name)}")
-        for name in ("threads", "max_retries"):
+        for name in ("threads", "max_retries", "prompt_lookup_tokens"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"generation.{name} must be >= 0, got {getattr(self, name)}")
         if self.temperature < 0:

@@ -206,7 +206,7 @@ class Generator(ABC):
 class InProcessGenerator(Generator):
     """A backend that decodes token by token in this process (transformers, llama.cpp): `generate` decodes
     on the calling thread, `stream` in a worker thread (models/streaming.py), both under `lock` and through
-    the same `decode_tokens`. Subclasses give `eos_token_ids`, `activate` and `decode_tokens`."""
+    the same `run_decode`. Subclasses give `eos_token_ids`, `activate` and `decode_tokens`."""
 
     eos_token_ids: list[int]
 
@@ -230,12 +230,19 @@ class InProcessGenerator(Generator):
                  stop: Sequence[str] = (), adapter: str | None = None) -> Generation:
         ids = self.prompt_ids(messages)
         stop = as_stop_list(stop)
-        with self.lock:
-            start = time.perf_counter()  # compute time, not time spent queueing behind other threads
-            self.activate(adapter)
-            new = self.decode_tokens(ids, max_new_tokens, temperature, stop)
-            seconds = time.perf_counter() - start
+        new, seconds = self.run_decode(ids, max_new_tokens, temperature, stop, adapter)
         return finished(self, ids, new, seconds, stop, max_new_tokens)
+
+    def run_decode(self, ids: list[int], max_new_tokens: int | None, temperature: float | None, stop: list[str],
+                   adapter: str | None, *, streamer: Any = None, cancel: threading.Event | None = None
+                   ) -> tuple[list[int], float]:
+        """One reply's new token ids and its compute seconds (not time spent waiting for other callers).
+        Here one reply at a time, under `lock`; a backend that decodes several together overrides this."""
+        with self.lock:
+            start = time.perf_counter()
+            self.activate(adapter)
+            new = self.decode_tokens(ids, max_new_tokens, temperature, stop, streamer=streamer, cancel=cancel)
+            return new, time.perf_counter() - start
 
     def stream(self, messages: Prompt, *, max_new_tokens: int | None = None, temperature: float | None = None,
                stop: Sequence[str] = (), adapter: str | None = None) -> GenerationStream:

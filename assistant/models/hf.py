@@ -6,6 +6,8 @@ On a CPU the weights are fp32 or bf16 (`generation.dtype`; auto picks bf16 only 
 AVX-512-BF16 and a quick check shows it faster, see models/dtype.py); on CUDA bf16. peft adapters are
 attached to `model` in place, without reloading the base (`gen.load_adapter(path, "medical-sft")`), then
 chosen per call under `gen.lock` with the generation, so app threads never see each other's adapter.
+Questions waiting at the same moment are decoded as one batch (models/batching.py, `generation.max_batch`);
+a question alone, answered greedily, drafts tokens it can copy from its prompt (prompt lookup decoding).
 Adapters go through peft's own API (`PeftModel`), not transformers' peft integration: that integration
 checks the installed peft version on every `set_adapter` and has refused a working peft release.
 """
@@ -13,12 +15,14 @@ checks the installed peft version on every `set_adapter` and has refused a worki
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from assistant.config import GenerationConfig
 from assistant.errors import InputError, ModelUnavailableError
+from assistant.models.batching import Batcher, BatchRows, Request
 from assistant.models.generator import (
     END_OF_TURN,
     InProcessGenerator,
@@ -61,6 +65,8 @@ class TransformersGenerator(InProcessGenerator):
         model.generation_config = HFGenerationConfig(
             bos_token_id=tokenizer.bos_token_id, eos_token_id=self.eos_token_ids, pad_token_id=self.pad_token_id
         )
+        self.batcher = Batcher(self.lock, self.decode_batch, max_batch=config.max_batch,
+                               max_tokens=config.batch_tokens)
 
     def _end_tokens(self) -> list[int]:
         ids: list[int] = []
@@ -79,7 +85,9 @@ class TransformersGenerator(InProcessGenerator):
     # ---------------------------------------------------------------- text <-> tokens
     def engine(self) -> dict[str, Any]:
         param = next(self.model.parameters())
-        return {"dtype": str(param.dtype).removeprefix("torch."), "device": param.device.type}
+        found = {"dtype": str(param.dtype).removeprefix("torch."), "device": param.device.type}
+        # drafted tokens are checked in one pass: greedy replies can differ from one-token steps by rounding
+        return found | ({"prompt_lookup": self.config.prompt_lookup_tokens} if self.config.prompt_lookup_tokens else {})
 
     def render(self, messages: Sequence[Message], *, add_generation_prompt: bool = True) -> str:
         """The prompt text for `messages` in the model's chat template (plain "role: content" without one)."""
@@ -156,6 +164,81 @@ class TransformersGenerator(InProcessGenerator):
             self._peft.base_model.disable_adapter_layers()
 
     # ---------------------------------------------------------------- generation
+    def run_decode(self, ids: list[int], max_new_tokens: int | None, temperature: float | None, stop: list[str],
+                   adapter: str | None, *, streamer: Any = None, cancel: threading.Event | None = None
+                   ) -> tuple[list[int], float]:
+        """One reply, decoded in a batch with the replies requested at the same moment (models/batching.py)."""
+        self.check_adapter(adapter)
+        request = Request(ids, self.max_new(len(ids), max_new_tokens), self.temperature(temperature), stop, adapter,
+                          streamer, cancel)
+        return self.batcher.submit(request)
+
+    def decode_batch(self, batch: list[Request], start: float) -> None:
+        """Decode every request of `batch` (one adapter, one temperature) and finish each. Callers hold `lock`."""
+        import torch
+        from transformers import LogitsProcessorList, StoppingCriteriaList
+
+        from assistant.models.streaming import AnswerRepetitionPenalty
+
+        self.activate(batch[0].adapter)
+        if len(batch) == 1:
+            r = batch[0]
+            new = self.decode_tokens(r.ids, r.max_new, r.temperature, r.stop, streamer=r.streamer, cancel=r.cancel)
+            r.finish(new, time.perf_counter() - start)
+            return
+        # Left padding: every reply starts at the same column; the mask hides the pads (and sets positions).
+        width = max(len(r.ids) for r in batch)
+        input_ids = torch.full((len(batch), width), self.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, r in enumerate(batch):
+            input_ids[row, width - len(r.ids) :] = torch.tensor(r.ids)
+            mask[row, width - len(r.ids) :] = 1
+        device = self.model.device
+        with torch.inference_mode():
+            cache = self._read_prompts(batch, width)
+        prefix = {} if cache is None else {"cache": cache}
+        rows = BatchRows(batch, width, set(self.eos_token_ids), self.decode, start)
+        temp = batch[0].temperature
+        kwargs: dict[str, Any] = {"max_new_tokens": max(r.max_new for r in batch), "do_sample": temp > 0}
+        if temp > 0:
+            kwargs["temperature"] = temp
+        if self.config.repetition_penalty != 1.0:
+            kwargs["logits_processor"] = LogitsProcessorList(
+                [AnswerRepetitionPenalty(self.config.repetition_penalty, width)])
+        with torch.inference_mode():
+            out = self.model.generate(input_ids=input_ids.to(device), attention_mask=mask.to(device),
+                                      stopping_criteria=StoppingCriteriaList([rows]), streamer=rows, **prefix, **kwargs)
+        rows.finish_rest(out)
+
+    def _read_prompts(self, batch: list[Request], width: int) -> Any:
+        """The KV cache of every prompt but its last token, read one prompt at a time (no pads to compute,
+        no padded attention to hold in memory) and joined left-padded: generate() then reads only the last
+        column. None where the cache is not the plain per-layer kind (sliding windows ...): generate() reads
+        the padded prompts itself."""
+        import torch
+        from transformers.cache_utils import DynamicCache, DynamicLayer
+
+        device = self.model.device
+        if min(len(r.ids) for r in batch) < 2:
+            return None
+        caches = []
+        for r in batch:
+            out = self.model(input_ids=torch.tensor([r.ids[:-1]], device=device), use_cache=True, logits_to_keep=1)
+            cache = out["cache"] if "cache" in out else out.past_key_values  # noqa: SIM401 (the old name warns)
+            if type(cache) is not DynamicCache or any(type(layer) is not DynamicLayer for layer in cache.layers):
+                return None
+            caches.append(cache)
+        joined = DynamicCache()
+        for index in range(len(caches[0].layers)):
+            keys, values = [], []
+            for r, cache in zip(batch, caches, strict=True):
+                layer: Any = cache.layers[index]
+                pad = width - len(r.ids)  # zeros at the masked positions
+                keys.append(torch.nn.functional.pad(layer.keys, (0, 0, pad, 0)))
+                values.append(torch.nn.functional.pad(layer.values, (0, 0, pad, 0)))
+            joined.update(torch.cat(keys), torch.cat(values), index)
+        return joined
+
     def decode_tokens(
         self,
         ids: list[int],
@@ -180,6 +263,8 @@ class TransformersGenerator(InProcessGenerator):
             )
         if temp > 0:
             kwargs["temperature"] = temp
+        elif self.config.prompt_lookup_tokens:
+            kwargs["prompt_lookup_num_tokens"] = self.config.prompt_lookup_tokens
         criteria = [StopCriteria(self.tokenizer, len(ids), [s for s in stop if s], cancel)]
         input_ids = torch.tensor([ids], dtype=torch.long, device=self.model.device)
         # inference_mode is per thread: the streaming worker needs its own.

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from collections.abc import Generator as PieceGenerator
 from dataclasses import dataclass
@@ -44,14 +43,11 @@ def finished(gen: Decoder, ids: list[int], new: list[int], seconds: float, stop:
 class Decoder(Protocol):
     """What a GenerationStream needs of an in-process backend (assistant.models.hf, .llamacpp)."""
 
-    lock: threading.RLock
-
     def decode(self, ids: Sequence[int]) -> str: ...
 
-    def activate(self, adapter: str | None) -> None: ...
-
-    def decode_tokens(self, ids: list[int], max_new_tokens: int | None, temperature: float | None,
-                      stop: Sequence[str], *, streamer: Any = None, cancel: threading.Event | None = None) -> list[int]: ...
+    def run_decode(self, ids: list[int], max_new_tokens: int | None, temperature: float | None, stop: list[str],
+                   adapter: str | None, *, streamer: Any = None, cancel: threading.Event | None = None
+                   ) -> tuple[list[int], float]: ...
 
     def finish_reason(self, new: list[int], raw: str, stop: Sequence[str], ids: list[int],
                       max_new_tokens: int | None) -> FinishReason: ...
@@ -199,13 +195,10 @@ class GenerationStream:
 
         def work() -> None:
             try:
-                # The worker takes the lock (not the consumer, whose next() calls may come from
-                # different threads in a web server); do not hold gen.lock while iterating.
-                with gen.lock:
-                    start = time.perf_counter()  # compute time, not time spent queueing behind other threads
-                    gen.activate(adapter)
-                    new = gen.decode_tokens(ids, max_new_tokens, temperature, stop, streamer=TokenQueue(tokens), cancel=cancel)
-                    done.append((new, time.perf_counter() - start))
+                # The worker waits for the model (not the consumer, whose next() calls may come from
+                # different threads in a web server).
+                done.append(gen.run_decode(ids, max_new_tokens, temperature, list(stop), adapter,
+                                           streamer=TokenQueue(tokens), cancel=cancel))
             except BaseException as exc:  # handed to the consumer, which re-raises it
                 errors.append(exc)
             finally:
