@@ -86,6 +86,21 @@ def test_an_error_reaches_every_caller_in_the_batch() -> None:
     seen: list[list[Request]] = []
     results = run_together(fake_batcher(seen, fail=True), [request(3), request(4)])
     assert all(isinstance(r, RuntimeError) and "the model broke" in str(r) for r in results)
+    # a leader whose own request is in the next batch does not take the first batch's error for its own
+    seen.clear()
+    calls = 0
+
+    def fails_first(batch: list[Request], start: float) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("the model broke")
+        for r in batch:
+            r.finish([1], 0.1)
+
+    results = run_together(Batcher(threading.RLock(), fails_first, max_batch=1, max_tokens=100),
+                           [request(3), request(4)])
+    assert isinstance(results[0], RuntimeError) and results[1] == ([1], 0.1)
 
 
 # ---------------------------------------------------------------- on a real (tiny) model

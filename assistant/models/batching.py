@@ -100,11 +100,12 @@ class Batcher:
         start = time.perf_counter()  # compute time, not time spent waiting for the lock
         try:
             self.run(batch, start)
-        except BaseException as exc:  # every caller in the batch gets the error
+        except BaseException as exc:  # every caller in the batch gets the error (the leader's may be elsewhere)
             for r in batch:
                 if not r.done.is_set():
                     r.fail(exc)
-            raise
+            if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit: this thread stops too
+                raise
         for r in batch:  # a decoder that left a row unfinished is a bug: say so rather than hang
             if not r.done.is_set():
                 r.fail(RuntimeError("the batch ended without finishing this reply"))
