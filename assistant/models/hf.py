@@ -176,9 +176,7 @@ class TransformersGenerator(InProcessGenerator):
     def decode_batch(self, batch: list[Request], start: float) -> None:
         """Decode every request of `batch` (one adapter, one temperature) and finish each. Callers hold `lock`."""
         import torch
-        from transformers import LogitsProcessorList, StoppingCriteriaList
-
-        from assistant.models.streaming import AnswerRepetitionPenalty
+        from transformers import StoppingCriteriaList
 
         self.activate(batch[0].adapter)
         if len(batch) == 1:
@@ -198,17 +196,25 @@ class TransformersGenerator(InProcessGenerator):
             cache = self._read_prompts(batch, width)
         prefix = {} if cache is None else {"cache": cache}
         rows = BatchRows(batch, width, set(self.eos_token_ids), self.decode, start)
-        temp = batch[0].temperature
-        kwargs: dict[str, Any] = {"max_new_tokens": max(r.max_new for r in batch), "do_sample": temp > 0}
-        if temp > 0:
-            kwargs["temperature"] = temp
-        if self.config.repetition_penalty != 1.0:
-            kwargs["logits_processor"] = LogitsProcessorList(
-                [AnswerRepetitionPenalty(self.config.repetition_penalty, width)])
+        kwargs = self._decoding(width, max(r.max_new for r in batch), batch[0].temperature)
         with torch.inference_mode():
             out = self.model.generate(input_ids=input_ids.to(device), attention_mask=mask.to(device),
                                       stopping_criteria=StoppingCriteriaList([rows]), streamer=rows, **prefix, **kwargs)
         rows.finish_rest(out)
+
+    def _decoding(self, prompt_width: int, max_new: int, temp: float) -> dict[str, Any]:
+        """generate() settings of a reply (or batch of replies) after `prompt_width` prompt columns."""
+        from transformers import LogitsProcessorList
+
+        from assistant.models.streaming import AnswerRepetitionPenalty
+
+        kwargs: dict[str, Any] = {"max_new_tokens": max_new, "do_sample": temp > 0}
+        if temp > 0:
+            kwargs["temperature"] = temp
+        if self.config.repetition_penalty != 1.0:
+            kwargs["logits_processor"] = LogitsProcessorList(
+                [AnswerRepetitionPenalty(self.config.repetition_penalty, prompt_width)])
+        return kwargs
 
     def _read_prompts(self, batch: list[Request], width: int) -> Any:
         """The KV cache of every prompt but its last token, read one prompt at a time (no pads to compute,
@@ -251,19 +257,11 @@ class TransformersGenerator(InProcessGenerator):
     ) -> list[int]:
         """Generated token ids (the prompt excluded). Callers hold `self.lock`."""
         import torch
-        from transformers import LogitsProcessorList, StoppingCriteriaList
-
-        from assistant.models.streaming import AnswerRepetitionPenalty
+        from transformers import StoppingCriteriaList
 
         temp = self.temperature(temperature)
-        kwargs: dict[str, Any] = {"max_new_tokens": self.max_new(len(ids), max_new_tokens), "do_sample": temp > 0}
-        if self.config.repetition_penalty != 1.0:
-            kwargs["logits_processor"] = LogitsProcessorList(
-                [AnswerRepetitionPenalty(self.config.repetition_penalty, len(ids))]
-            )
-        if temp > 0:
-            kwargs["temperature"] = temp
-        elif self.config.prompt_lookup_tokens:
+        kwargs = self._decoding(len(ids), self.max_new(len(ids), max_new_tokens), temp)
+        if temp == 0 and self.config.prompt_lookup_tokens:
             kwargs["prompt_lookup_num_tokens"] = self.config.prompt_lookup_tokens
         criteria = [StopCriteria(self.tokenizer, len(ids), [s for s in stop if s], cancel)]
         input_ids = torch.tensor([ids], dtype=torch.long, device=self.model.device)
