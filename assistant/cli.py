@@ -7,7 +7,7 @@
 
 Errors a user can cause print one line and exit with code 2; Ctrl-C exits 130 and the same command resumes.
 This module holds the question commands (ask, search, strategies), `config show` and `serve`, and
-assembles the command tree from the command modules (cli_corpus, cli_train, cli_eval, cli_router), which
+assembles the command tree from the command modules (cli_corpus, cli_data, cli_train, cli_eval, cli_router), which
 import only `assistant.cli_common`.
 """
 
@@ -26,7 +26,7 @@ from rich.markup import escape
 from rich.table import Table
 
 import assistant as api
-from assistant import cli_corpus, cli_eval, cli_router, cli_train
+from assistant import cli_corpus, cli_data, cli_eval, cli_router, cli_train
 from assistant.cli_common import Domain, err, load_config, out, typer_app
 
 app = typer_app("Answers 'RAG or finetune?' for medical and financial documents, with measurements.")
@@ -195,6 +195,7 @@ app.add_typer(cli_corpus.corpus_app, name="corpus")
 app.add_typer(cli_corpus.index_app, name="index")
 app.add_typer(cli_train.train_app, name="train")
 app.add_typer(cli_train.adapters_app, name="adapters")
+app.add_typer(cli_data.data_app, name="data")
 app.add_typer(config_app, name="config")
 app.add_typer(cli_eval.runs_app, name="runs")
 app.add_typer(cli_router.router_app, name="router")

@@ -1,7 +1,7 @@
 """What every `assistant` command module shares: the consoles, the typer app factory with the CLI's error
 handling, config loading, the --domain option and the prepare report.
 
-The command modules (cli_corpus, cli_train, cli_eval, cli_router) import this; `assistant.cli` imports
+The command modules (cli_corpus, cli_data, cli_train, cli_eval, cli_router) import this; `assistant.cli` imports
 them and assembles the command tree, so imports run one way only.
 """
 
