@@ -229,6 +229,9 @@ class DomainConfig:
     instruction: str = "Answer the question accurately and concisely."
     # this domain's own generation model (e.g. a biomedical one for medical); "": generation.model
     model: str = ""
+    # this domain's own embedding model (as embedding.model spells it); "": embedding.model. Its index is
+    # built and queried with it (a change builds a new collection, see assistant.index.build).
+    embedding: str = ""
 
 
 DEFAULT_DOMAINS: dict[str, DomainConfig] = {
@@ -302,12 +305,15 @@ class Config:
         return self.domains[name]
 
     def for_domain(self, name: str) -> Config:
-        """This config as domain `name` answers with it: its own generation model, if it names one (a
-        name that is not a domain, such as a corpus, leaves the config as it is)."""
+        """This config as domain `name` answers with it: its own generation and embedding models, where it
+        names them (a name that is not a domain, such as a corpus, leaves the config as it is)."""
         domain = self.domains.get(name)
-        if domain is None or not domain.model or domain.model == self.generation.model:
-            return self
-        return self.replace(generation=dataclasses.replace(self.generation, model=domain.model))
+        changes: dict[str, Any] = {}
+        if domain is not None and domain.model and domain.model != self.generation.model:
+            changes["generation"] = dataclasses.replace(self.generation, model=domain.model)
+        if domain is not None and domain.embedding and domain.embedding != self.embedding.model:
+            changes["embedding"] = dataclasses.replace(self.embedding, model=domain.embedding)
+        return self.replace(**changes) if changes else self
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)

@@ -198,10 +198,13 @@ class Retriever:
         qvec, dense, lexical = self._candidates(query, n, self._filters(filters or {}), dense=True, lexical=True)
         return Probe(qvec, dense, lexical)
 
-    def nearest(self, qvec: np.ndarray) -> float:
-        """Cosine similarity of the closest chunk to a (normalised) query vector; 0.0 for an empty index."""
+    def nearest(self, qvec: np.ndarray | str) -> float:
+        """Cosine similarity of the closest chunk to a (normalised) query vector, or to a question embedded
+        with this index's own model; 0.0 for an empty index."""
         if len(self) == 0:
             return 0.0
+        if isinstance(qvec, str):
+            qvec = self._embed_query(qvec)
         got = self._dense(qvec, 1, None)
         return got[0][1] if got else 0.0
 

@@ -174,8 +174,9 @@ def signals_for(
     top, gap, agreement = retrieval_signals(doc(probe.dense), doc(probe.lexical))
     sims = {domain: probe.dense[0][1] if probe.dense else 0.0}
     for name, other in other_retrievers(domain, config).items():
-        if other.embedder.name == retriever.embedder.name:
-            sims[name] = other.nearest(probe.qvec)
+        # a domain with its own embedder is asked in its own vector space (one more query embedding)
+        same = other.embedder.name == retriever.embedder.name
+        sims[name] = other.nearest(probe.qvec if same else question)
     chosen, sim = domain_of(sims, RULES.min_domain_similarity)
     if chosen is None:
         sim = max(sims.values())

@@ -253,6 +253,7 @@ def build_index(
 
     `on_progress(chunks embedded, estimated total)` is called as batches are embedded (e.g. for a UI)."""
     check_index_name(name)
+    config = config.for_domain(name)  # a domain's index is embedded with the domain's own model, if it names one
     start = time.perf_counter()
     corpus_names, docs = _resolve(name, config, documents, corpora)
     empty = [d for d in docs if not docs[d].text.strip()]

@@ -354,3 +354,29 @@ def test_a_moved_data_home_keeps_its_index(config: Config, tmp_path: Path) -> No
     assert read_manifest("t", moved)["store"] == str(moved.home / "indexes" / "t" / "chroma")
     with Retriever.open("t", moved) as r:
         assert r.retrieve("artemisinin malaria")[0].doc_id == "med:malaria"
+
+
+def test_a_domain_with_its_own_embedder_is_built_queried_and_routed_with_it(config: Config) -> None:
+    from assistant.config import DomainConfig
+    from assistant.routing import clear_cache, signals_for
+    from tests.index.docs import finance_docs
+
+    domains = {"medical": DomainConfig("medical", embedding="hash:256"), "finance": DomainConfig("finance")}
+    config = config.replace(domains=domains)
+    build_index("medical", config, documents=medical_docs(), progress=False)
+    build_index("finance", config, documents=finance_docs(), progress=False)
+    assert read_manifest("medical", config)["embedding"]["dim"] == 256  # the domain's own model
+    assert read_manifest("finance", config)["embedding"]["dim"] == 384  # embedding.model
+    assert config.for_domain("medical").embedding.model == "hash:256" and config.for_domain("finance") is config
+    medical, finance = Retriever.open("medical", config), Retriever.open("finance", config)
+    try:
+        assert medical.embedder.dim == 256 and medical.retrieve("statins cholesterol mortality")[0].doc_id == "med:statin"
+        assert medical.nearest("statins lower cholesterol") > medical.nearest("quarterly dividend repurchased stock")
+        clear_cache()
+        # a finance question asked in medical: finance's index is searched in its own vector space
+        _, sims = signals_for("declared a quarterly dividend and repurchased common stock", "medical", medical, config)
+        assert set(sims) == {"medical", "finance"} and sims["finance"] > sims["medical"]
+    finally:
+        medical.close()
+        finance.close()
+        clear_cache()
