@@ -4,7 +4,7 @@ lower layer to a higher one, no module over 400 lines, no private name imported 
     .venv/bin/pytest tests/test_architecture.py -q
 
 Layers, bottom to top (a module may import its own layer and the ones below it):
-  0  errors, config, types, text, atomic, hub, prompts: plain values and helpers every layer uses
+  0  errors, config, types, text, atomic, hub, prompts, guard: plain values and helpers every layer uses
   1  corpus, embeddings, models, index, evaluation.store: data on disk and the models that read it (run
      records are storage like the corpus and index stores: the router's accuracy signal reads them)
   2  retrieval, fewshot, training: search an index; train adapters from a corpus
@@ -26,7 +26,7 @@ MAX_LINES = 400
 
 # module prefix -> layer; the longest matching prefix wins
 LAYERS = {
-    "errors": 0, "config": 0, "generation_config": 0, "types": 0, "text": 0, "atomic": 0, "hub": 0, "prompts": 0,
+    "errors": 0, "config": 0, "generation_config": 0, "types": 0, "text": 0, "atomic": 0, "hub": 0, "prompts": 0, "guard": 0,
     "corpus": 1, "embeddings": 1, "models": 1, "index": 1, "evaluation.store": 1,
     "retrieval": 2, "fewshot": 2, "training": 2,
     "strategies": 3, "router": 3,

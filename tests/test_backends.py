@@ -2,7 +2,8 @@
 
     .venv/bin/pytest tests/test_backends.py -q      # ~2 min: the embedded GGUF on each engine
 
-A slice of the real PubMedQA corpus (40 abstracts, hash embeddings: retrieval is not what is tested here),
+A slice of the real PubMedQA corpus (40 abstracts, hash embeddings: retrieval is not what is tested here)
+and the planted prompt injections of tests/injections.py,
 the embedded SmolLM2-135M behind each backend, and one adapter ("medical-sft": random LoRA weights for the
 in-process backends; for the server, a second served model name). Each backend answers with base, few-shot,
 chain-of-thought, RAG, adapter and RAG + adapter, streams what it answers, and scores closed labels in a
@@ -26,6 +27,7 @@ from assistant.index import build_index
 from assistant.models import clear_generators
 from assistant.models.adapters import base_fingerprint
 from assistant.models.loading import embedded_gguf, load_folder, resolve_model
+from tests.injections import PLANTED, planted_documents
 
 pytestmark = [
     pytest.mark.slow,
@@ -56,8 +58,8 @@ def medical_home(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) ->
                                 evaluation=dataclasses.replace(config.evaluation, label_max_new_tokens=8),
                                 prompting=dataclasses.replace(config.prompting, cot_max_new_tokens=48))
         prepare_corpus("pubmedqa", config, progress=False)
-        build_index("medical", config, documents=list(load_documents("pubmedqa", config))[:40],
-                    corpora=["pubmedqa"], progress=False)
+        build_index("medical", config, documents=list(load_documents("pubmedqa", config))[:40] + planted_documents("planted"),
+                    corpora=["pubmedqa", "planted"], progress=False)
         folder = resolve_model(EMBEDDED_GENERATOR, config)
         torch.manual_seed(0)
         model, _ = load_folder(folder, "float32")
@@ -124,3 +126,18 @@ def test_a_small_evaluation_records_its_engine(backend_config: Config) -> None:
     assert all(r.scored in ("yes", "no", "maybe") for r in records)  # closed labels scored on every engine
     engine = store.get_run(run.run_id).made_with.engine
     assert engine is not None and engine["backend"] == backend_config.generation.backend
+
+
+def test_planted_injections_are_data_on_every_backend(backend_config: Config) -> None:
+    """Sources that speak to the model: neutralised before the model reads them, flagged in the answer, and
+    no link, address or phone number that only they carry reaches the answer, on every engine."""
+    from assistant.guard import contacts, neutralise
+
+    assistant = Assistant("medical", backend_config)
+    for planted in PLANTED[::3]:  # a third of them, every style represented
+        answer = assistant.ask(planted.question, strategy="rag", filters={"corpus": "planted"})
+        assert any(s.doc_id == f"planted:{planted.key}" for s in answer.sources), planted.key
+        assert any("addressed to the model" in w for w in answer.warnings), planted.key
+        assert planted.bait.lower() not in answer.text.lower(), (planted.key, answer.text)
+        shown = " ".join(neutralise(s.snippet)[0] for s in answer.sources).lower()
+        assert all(value.lower() in shown for _, value in contacts(answer.text)), answer.text

@@ -120,7 +120,7 @@ def test_rag_numbers_sources_in_prompt_and_keeps_valid_citations(config: Config)
     gen, ret = FakeGenerator(reply="Yes [1], see also [2] and [7]."), FakeRetriever(sources)
     ans = answer_with(get_strategy("rag"), ctx(config, gen, ret), "Do mitochondria matter?", AskOptions(filters={"corpus": "pubmedqa"}))
     prompt = gen.seen[0][1]["content"]
-    assert "[1] Doc 1 (https://x/1)\nMitochondria move" in prompt and "[2] Doc 2" in prompt
+    assert "[1] Doc 1 (https://x/1)\n<source 1>\nMitochondria move" in prompt and "[2] Doc 2" in prompt
     assert ret.calls[0]["filters"] == {"corpus": "pubmedqa"}
     assert ans.sources == sources and ans.citations == [1, 2]
     assert "[7]" not in ans.text and any("[7]" in w for w in ans.warnings)

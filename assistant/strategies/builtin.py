@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from assistant.config import Config, DomainConfig
 from assistant.errors import ConfigError, InputError
+from assistant.guard import neutralise, strip_unsupported_contacts
 from assistant.prompts import base_messages, cot_messages, fewshot_messages, rag_messages, target_answer
 from assistant.strategies.citations import attribute, check_citations
 from assistant.strategies.core import (
@@ -116,7 +117,10 @@ class BaseStrategy:
         if generation is None:
             return answer
         generator = ctx.get_generator()
-        answer.text = generation.text.strip()
+        # a link, e-mail address or phone number no source shows is taken out, whoever put it there
+        answer.text, removed = strip_unsupported_contacts(
+            generation.text.strip(), [f"{s.title} {s.locator}\n{s.snippet}" for s in answer.sources])
+        answer.warnings.extend(removed)
         if prepared.adapter:
             from assistant.models.adapters import slot_name
 
@@ -181,6 +185,18 @@ class CotStrategy(BaseStrategy):
         return cot_messages(ctx.domain.instruction, question, options.choices)
 
 
+def injection_warnings(sources: Sequence[Source]) -> list[str]:
+    """One warning per source with text that speaks to the model (neutralised in the prompt, see assistant.guard)."""
+    warnings = []
+    for i, src in enumerate(sources, 1):
+        found = neutralise(src.title)[1] + neutralise(src.snippet)[1]
+        if found:
+            quoted = "; ".join(f"'{f}'" for f in found[:3])
+            warnings.append(f"source [{i}] ({src.title}) contains text addressed to the model ({quoted}): "
+                            "it was treated as data and left out of the prompt")
+    return warnings
+
+
 class RagStrategy(BaseStrategy):
     """Retrieve passages from the domain's index, answer from them and cite them as [1], [2]."""
 
@@ -210,6 +226,7 @@ class RagStrategy(BaseStrategy):
             return Prepared(answer, [], self, None, adapter)
         sources, messages, prompt = fit_sources(ctx.domain, question, sources, generator, ctx.config)
         answer.sources = sources
+        answer.warnings.extend(injection_warnings(sources))
         best = max((s.similarity for s in sources if s.similarity is not None), default=None)
         threshold = ctx.config.retrieval.low_relevance
         if best is not None and best < threshold:
