@@ -16,6 +16,7 @@ generator is also shared by every Assistant in the process), so asking many ques
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -52,6 +53,7 @@ class Question:
     ctx: StrategyContext
     start: float  # perf_counter() when it was asked
     loaded: float  # seconds spent loading the model and the index for it
+    owner: Assistant  # the Assistant that prepared it: another domain's, when the router sent it there
     generation: Generation | None = None
 
     @property
@@ -72,7 +74,9 @@ class Assistant:
         config = config or load_config()
         self.domain = config.domain(domain)  # unknown domain -> NotFoundError listing the known ones
         self.config = config.for_domain(domain)  # with the domain's own generation model, if it has one
+        self._base_config = config
         self._lock = threading.Lock()
+        self._others: dict[str, Assistant] = {}  # the other domains' Assistants the router sent questions to
         self._coverage: tuple[tuple[int, int], tuple[list[str], list[str]]] | None = None
 
     @classmethod
@@ -182,9 +186,15 @@ class Assistant:
     def prepare(self, question: str, *, strategy: str | None = None, options: AskOptions | None = None) -> Question:
         """Everything before generation: the question checked, the router's decision ("auto"), the model
         (and index) loaded, retrieval and the prompt. `complete` generates and finishes it; the evaluation
-        scores answer options on it in between (`score_options`)."""
+        scores answer options on it in between (`score_options`).
+
+        With "auto", a question the router places in another domain is answered there (that domain's index,
+        model and router), and the answer says so; one outside every domain is answered by the base model
+        and marked unverified."""
+        return self._prepare(question, strategy, options or AskOptions(), cross=True)
+
+    def _prepare(self, question: str, strategy: str | None, options: AskOptions, *, cross: bool) -> Question:
         start = time.perf_counter()
-        options = options or AskOptions()
         spec = check_spec(strategy or self.config.default_strategy)
         question = check_question(question)
         if spec == AUTO and options.adapter:
@@ -204,6 +214,8 @@ class Assistant:
 
             decision, signals = route(ctx, question, options.filters)
             routed = time.perf_counter() - start - loaded
+            if cross and decision.domain not in (None, self.domain.name):
+                return self._elsewhere(decision.domain, decision.reason, question, options, start)
             chosen = get_strategy(decision.strategy)
         prepared = chosen.prepare(ctx, question, options)
         answer = prepared.answer
@@ -215,15 +227,34 @@ class Assistant:
             answer.timings["route"] = routed
             if decision.index_missing:
                 answer.warnings.append(f"no index for '{self.domain.name}': answered without retrieval")
+            elif decision.domain is None:
+                answer.warnings.append("unverified: the question is outside every known domain, so the base model "
+                                       "answered from its own knowledge and no source checks it")
             answer.details["signals"] = signals.to_dict()
-        return Question(prepared, options, ctx, start, loaded)
+        return Question(prepared, options, ctx, start, loaded, self)
+
+    def _elsewhere(self, domain: str, why: str, question: str, options: AskOptions, start: float) -> Question:
+        """`question`, placed by the router in `domain`, prepared by that domain's Assistant (its index, its
+        model and adapters, its router), with the reason and a note naming the domain. The scope filters
+        were meant for this domain's index and are dropped."""
+        with self._lock:
+            other = self._others.get(domain) or self._others.setdefault(domain, Assistant(domain, self._base_config))
+        routed = other._prepare(question, AUTO, dataclasses.replace(options, filters=None), cross=False)
+        answer = routed.answer
+        answer.reason = f"auto -> {why.split(': base model')[0]}: answered in the {domain} domain; " \
+                        f"{answer.reason.removeprefix('auto -> ')}"
+        answer.warnings.insert(0, f"answered from the '{domain}' domain (asked in '{self.domain.name}'): "
+                                  "the question looks like it belongs there")
+        answer.details["asked_in"] = self.domain.name
+        routed.start = start
+        return routed
 
     def score_options(self, question: Question, replies: Sequence[str]) -> list[float]:
         """Log-likelihood of each reply as the model's answer to the prepared prompt (with its adapter)."""
         prepared = question.prepared
         if prepared.prompt is None:
             raise InputError("nothing to score: this question has no prompt (see the answer's warnings)")
-        return self.generator.score_options(prepared.prompt, replies, adapter=prepared.adapter)
+        return question.owner.generator.score_options(prepared.prompt, replies, adapter=prepared.adapter)
 
     def complete(self, question: Question) -> Answer:
         """Generate the prepared question's reply (once) and finish the Answer."""
@@ -236,7 +267,7 @@ class Assistant:
         prepared = question.prepared
         if prepared.prompt is None:
             return
-        generator = self.generator
+        generator = question.owner.generator  # another domain's model, when the question was answered there
         start = time.perf_counter()
         max_new, adapter = prepared.new_tokens(question.options), prepared.adapter
         if stream:
@@ -256,7 +287,7 @@ class Assistant:
             answer.timings["load"] = question.loaded
         answer.timings["total"] = time.perf_counter() - question.start
         if answer.sources:
-            self._note_missing_corpora(answer)
+            question.owner._note_missing_corpora(answer)
         return answer
 
     def _note_missing_corpora(self, answer: Answer) -> None:

@@ -117,3 +117,26 @@ def test_router_cli(with_adapters: Config) -> None:
     assert result.exit_code == 0 and "rule policy" in result.output
     result = runner.invoke(app, ["router", "train", "--domain", DOMAIN, "--method", "magic"])
     assert result.exit_code != 0 and "unknown router method" in result.output
+
+
+def test_a_question_of_another_domain_is_answered_from_that_domains_index(with_adapters: Config) -> None:
+    from assistant.config import DomainConfig
+    from assistant.index import build_index
+    from assistant.types import Document
+
+    sports = [Document(id=f"sp:{i}", corpus="sportsdocs", title=f"Match report {i}",
+                       text=f"The world cup final in football was won by team {name} after extra time.")
+              for i, name in enumerate(("Ardenia", "Borvia", "Calmar"))]
+    config = with_adapters.replace(domains={**with_adapters.domains, "sports": DomainConfig("sports")})
+    build_index("sports", config, documents=sports, corpora=["sportsdocs"], progress=False)
+    clear_cache()
+    answer = Assistant(DOMAIN, config).ask("Which team won the world cup final in football?")
+    assert answer.domain == "sports" and answer.sources and all(s.doc_id.startswith("sp:") for s in answer.sources)
+    assert answer.reason.startswith("auto -> question looks like the sports domain (similarity ")
+    assert "answered in the sports domain; " in answer.reason and answer.strategy.startswith("rag")
+    assert answer.warnings[0] == f"answered from the 'sports' domain (asked in '{DOMAIN}'): the question looks like it belongs there"
+    assert answer.details["asked_in"] == DOMAIN
+    # a question of its own domain stays there; one outside every domain is marked unverified
+    assert Assistant(DOMAIN, config).ask("Is tea good?").domain == DOMAIN
+    outside = Assistant(DOMAIN, config).ask("How do I change a bicycle tyre?")
+    assert outside.strategy == "base" and any(w.startswith("unverified: ") for w in outside.warnings)
