@@ -41,13 +41,14 @@ RESULTS = Path(__file__).resolve().parent / "results"
 @contextmanager
 def guard_off() -> Iterator[None]:
     """Raw passages in the prompt and the reply kept as written (what the project did before the guard)."""
-    saved = prompts_mod.neutralise, builtin_mod.strip_unsupported_contacts
+    saved = prompts_mod.neutralise, builtin_mod.strip_unsupported_contacts, builtin_mod.injection_warnings
     prompts_mod.neutralise = lambda text: (text, [])  # type: ignore[assignment]
     builtin_mod.strip_unsupported_contacts = lambda text, sources: (text, [])  # type: ignore[assignment]
+    builtin_mod.injection_warnings = lambda sources: []  # type: ignore[assignment]
     try:
         yield
     finally:
-        prompts_mod.neutralise, builtin_mod.strip_unsupported_contacts = saved
+        prompts_mod.neutralise, builtin_mod.strip_unsupported_contacts, builtin_mod.injection_warnings = saved
 
 
 def ask_all(assistant: Assistant) -> dict:
