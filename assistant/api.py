@@ -70,10 +70,13 @@ class Question:
 class Assistant:
     """Answers questions about one domain ("medical", "finance", or any configured one)."""
 
-    def __init__(self, domain: str, config: Config | None = None) -> None:
+    def __init__(self, domain: str, config: Config | None = None, *, model: str | None = None) -> None:
+        """`model`: a named model (config `models:`) to answer with instead of the domain's own."""
         config = config or load_config()
         self.domain = config.domain(domain)  # unknown domain -> NotFoundError listing the known ones
         self.config = config.for_domain(domain)  # with the domain's own generation model, if it has one
+        if model is not None:
+            self.config = self.config.for_model(model)
         self._base_config = config
         self._lock = threading.Lock()
         self._others: dict[str, Assistant] = {}  # the other domains' Assistants the router sent questions to

@@ -78,7 +78,7 @@ def _finish(run: Any, config: api.Config, command: str) -> None:
 def eval_(
     ctx: typer.Context,
     domain: Domain = "medical",
-    strategies: Annotated[str, typer.Option("--strategies", "-s", help="Comma-separated specs: base,fewshot:3,cot,rag,adapter:NAME,rag+adapter:NAME.")] = "base,rag",
+    strategies: Annotated[str, typer.Option("--strategies", "-s", help="Comma-separated rungs: base,fewshot:3,cot,rag,adapter:NAME,rag+adapter:NAME; SPEC@MODEL runs one on a named model of config `models:` (rag@big).")] = "base,rag",
     limit: Limit = None,
     seed: SeedOpt = 0,
     corpus: Corpus = None,
@@ -118,10 +118,13 @@ def advise(
     corpus: Corpus = None,
     run: RunId = None,
     quiet: NoProgress = False,
+    models: Annotated[str | None, typer.Option("--models", help="Named models (config `models:`) to try first, comma-separated: base, few-shot and RAG on each before the domain's own ladder.")] = None,
 ) -> None:
     """Climb the ladder base -> few-shot -> CoT -> RAG -> adapter -> both; stop when gains stop; recommend."""
     config = load_config()
-    advice = api.advise(domain, config, limit=limit, seed=seed, corpora=corpus, run_id=run, progress=not quiet)
+    names = [m.strip() for m in (models or "").split(",") if m.strip()]
+    advice = api.advise(domain, config, limit=limit, seed=seed, corpora=corpus, run_id=run, progress=not quiet,
+                        models=names)
     out.print(advice.text(), highlight=False)
     path = api.report_run(advice.run_id, config, command=_command(ctx))
     out.print(f"report {path}", highlight=False)

@@ -25,9 +25,11 @@ from typing import Any, Literal
 
 import yaml
 
+from assistant.domain_config import DEFAULT_DOMAINS as DEFAULT_DOMAINS  # re-exported
+from assistant.domain_config import DomainConfig as DomainConfig  # re-exported
 from assistant.errors import ConfigError, InputError
 from assistant.generation_config import EMBEDDED_GENERATOR as EMBEDDED_GENERATOR  # re-exported
-from assistant.generation_config import GenerationConfig
+from assistant.generation_config import GenerationConfig, ModelConfig
 
 ENV_HOME = "ASSISTANT_HOME"
 ENV_DATA = "ASSISTANT_DATA"
@@ -223,38 +225,6 @@ class IngestConfig:
 
 
 @dataclass(frozen=True)
-class DomainConfig:
-    name: str
-    description: str = ""
-    instruction: str = "Answer the question accurately and concisely."
-    # this domain's own generation model (e.g. a biomedical one for medical); "": generation.model
-    model: str = ""
-    # this domain's own embedding model (as embedding.model spells it); "": embedding.model. Its index is
-    # built and queried with it (a change builds a new collection, see assistant.index.build).
-    embedding: str = ""
-
-
-DEFAULT_DOMAINS: dict[str, DomainConfig] = {
-    "medical": DomainConfig(
-        name="medical",
-        description="Biomedical literature (PubMedQA abstracts) and consumer-health pages (MedQuAD).",
-        instruction=(
-            "You are a careful medical information assistant. Answer accurately and concisely. "
-            "This is information, not medical advice."
-        ),
-    ),
-    "finance": DomainConfig(
-        name="finance",
-        description="Annual-report tables and text (TAT-QA) and SEC filings of public companies.",
-        instruction=(
-            "You are a financial analyst assistant. Answer precisely, giving numbers with their units "
-            "and the period they refer to."
-        ),
-    ),
-}
-
-
-@dataclass(frozen=True)
 class Config:
     home: Path = field(default_factory=default_home)
     embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
@@ -267,6 +237,7 @@ class Config:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     domains: dict[str, DomainConfig] = field(default_factory=lambda: dict(DEFAULT_DOMAINS))
+    models: dict[str, ModelConfig] = field(default_factory=dict)  # named models that rungs name (rag@big)
     default_strategy: str = "auto"  # the router decides per question; or any strategy spec
 
     # Folders under the data home. Recipes are also looked up in the source checkout.
@@ -315,6 +286,14 @@ class Config:
             changes["embedding"] = dataclasses.replace(self.embedding, model=domain.embedding)
         return self.replace(**changes) if changes else self
 
+    def for_model(self, name: str) -> Config:
+        """This config answering with the named model `name` (see ModelConfig); a NotFoundError lists the names."""
+        from assistant.errors import unknown
+
+        if name not in self.models:
+            raise unknown("model", name, list(self.models))
+        return self.replace(generation=self.models[name].apply(self.generation))
+
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
 
@@ -339,6 +318,9 @@ def _build(cls: type, data: Any, where: str) -> Any:
             value = _build(hint, value, f"{where}.{key}")
         elif key == "domains":
             value = {n: _build(DomainConfig, {"name": n, **(d or {})}, f"{where}.domains.{n}") for n, d in value.items()}
+        elif key == "models":
+            value = {n: _build(ModelConfig, {"name": n, **({"model": m} if isinstance(m, str) else (m or {}))},
+                               f"{where}.models.{n}") for n, m in (value or {}).items()}
         elif key == "home":
             value = Path(value).expanduser()
         else:

@@ -13,8 +13,8 @@ installed, openai when `base_url` is set, transformers otherwise; `assistant con
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 from assistant.errors import ConfigError
 
@@ -73,4 +73,49 @@ class GenerationConfig:
             raise ConfigError("generation.backend openai needs generation.base_url (e.g. http://127.0.0.1:8000/v1)")
 
 
-__all__ = ["BACKENDS", "DTYPES", "EMBEDDED_GENERATOR", "Backend", "GenerationConfig"]
+@dataclass(frozen=True)
+class ModelConfig:
+    """A named model (`models:` in assistant.yaml) that rungs name, e.g. `rag@big`: the generation settings
+    it changes and its price. A bare string names the model ("embedded": the embedded one).
+
+        models: {small: embedded, big: {backend: openai, base_url: http://127.0.0.1:8000/v1, model: qwen2.5-7b},
+                 hosted: {backend: openai, base_url: https://api.openai.com/v1, model: gpt-4o-mini,
+                          usd_per_million_input: 0.15, usd_per_million_output: 0.60}}
+
+    A price per token makes an evaluation's cost that of the tokens; without one, cost is machine time
+    (evaluation.usd_per_hour)."""
+
+    name: str
+    model: str = ""  # "": generation.model; "embedded": the embedded model
+    backend: str = ""  # "": generation.backend
+    base_url: str = ""
+    api_key_env: str = ""
+    dtype: str = ""
+    usd_per_million_input: float = 0.0
+    usd_per_million_output: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.backend and self.backend not in BACKENDS:
+            raise ConfigError(f"models.{self.name}.backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.usd_per_million_input < 0 or self.usd_per_million_output < 0:
+            raise ConfigError(f"models.{self.name}: prices per token must be >= 0")
+
+    @property
+    def priced(self) -> bool:
+        return bool(self.usd_per_million_input or self.usd_per_million_output)
+
+    def cost(self, prompt_tokens: int, output_tokens: int) -> float:
+        """US dollars for one request of these sizes at this model's price per token."""
+        return (prompt_tokens * self.usd_per_million_input + output_tokens * self.usd_per_million_output) / 1e6
+
+    def apply(self, generation: GenerationConfig) -> GenerationConfig:
+        """`generation` with what this model sets (a server's model name, backend, URL, key variable, dtype)."""
+        model = EMBEDDED_GENERATOR if self.model == "embedded" else self.model
+        changes: dict[str, Any] = {k: v for k, v in (("model", model), ("backend", self.backend), ("base_url", self.base_url),
+                                     ("api_key_env", self.api_key_env), ("dtype", self.dtype)) if v}
+        if changes.get("backend") not in (None, "openai") and "base_url" not in changes:
+            changes["base_url"] = ""  # a local model named over a server default
+        return replace(generation, **changes)
+
+
+__all__ = ["BACKENDS", "DTYPES", "EMBEDDED_GENERATOR", "Backend", "GenerationConfig", "ModelConfig"]

@@ -11,6 +11,10 @@ verdict compares (RAG, adapter, RAG + adapter) are always climbed: "RAG or finet
 the cheapest evaluated rung whose accuracy is within `min_gain` of the best one: accuracy first, then
 cost, as a practitioner would choose. Adapter rungs use the domain's trained adapters (`assistant
 adapters list`): an SFT adapter for "adapter", one trained `--with-context` (else the SFT one) for "both".
+
+With `models` (named models of config `models:`, e.g. a hosted API or a bigger open model), the climb starts
+as the seeds order it, with the existing models: base, few-shot and RAG on each (`base@big`, ...), always
+climbed; then the ladder above on the domain's own model. The verdict compares every rung across models.
 """
 
 from __future__ import annotations
@@ -73,8 +77,11 @@ def domain_adapters(domain: str, config: Config) -> tuple[str | None, str | None
     return plain, context
 
 
-def ladder(domain: str, config: Config, evaluated: Sequence[str] = ()) -> list[tuple[str, str]]:
-    """The rungs in the seeds' order as (strategy spec or "", note when unavailable).
+EXISTING_MODEL_RUNGS = ("base", "fewshot:3", "rag")  # "try existing models first": no training needed
+
+
+def ladder(domain: str, config: Config, evaluated: Sequence[str] = (), models: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """The rungs in the seeds' order as (rung spec, note when unavailable): the named `models`' rungs first.
 
     `evaluated`: the specs a resumed run already holds; its adapter rungs keep the adapters it evaluated
     (a newer adapter, e.g. from a data-size sweep, must not replace them mid-run).
@@ -83,7 +90,7 @@ def ladder(domain: str, config: Config, evaluated: Sequence[str] = ()) -> list[t
     both = context or plain
     plain = next((s.partition(":")[2] for s in evaluated if s.startswith("adapter:")), plain)
     both = next((s.partition(":")[2] for s in evaluated if s.startswith("rag+adapter:")), both)
-    return [
+    return [*((f"{s}@{m}", "") for m in models for s in EXISTING_MODEL_RUNGS),
         ("base", ""),
         ("fewshot:3", ""),
         ("cot", ""),
@@ -105,18 +112,21 @@ def advise(
     progress: bool = True,
     log: Log = log_stderr,
     store: RunStore | None = None,
+    models: Sequence[str] = (),
 ) -> Advice:
     cfg = config.evaluation
+    for name in models:
+        config.for_model(name)  # an unknown name fails before any question
     store = store or RunStore.open(config)
     advice = Advice(domain, run_id or "")
     best: StrategySummary | None = None
     misses = 0
     evaluated = store.get_run(run_id).strategies if run_id else []
-    for spec, note in ladder(domain, config, evaluated):
+    for spec, note in ladder(domain, config, evaluated, models):
         if note:
             advice.rungs.append(Rung(spec, "unavailable", note=note))
             continue
-        if misses >= cfg.patience and spec.partition(":")[0] not in VERDICT_RUNGS:
+        if misses >= cfg.patience and spec.partition(":")[0] not in VERDICT_RUNGS and "@" not in spec:
             advice.rungs.append(Rung(spec, "skipped", note=f"no gain in the last {cfg.patience} rungs"))
             continue
         log(f"rung {spec} ...")
@@ -151,4 +161,4 @@ def advise(
     return advice
 
 
-__all__ = ["VERDICT_RUNGS", "Advice", "Rung", "advise", "domain_adapters", "ladder"]
+__all__ = ["EXISTING_MODEL_RUNGS", "VERDICT_RUNGS", "Advice", "Rung", "advise", "domain_adapters", "ladder"]

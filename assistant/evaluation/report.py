@@ -166,6 +166,8 @@ def write_report(
         lines += ["```", command, "```", ""]
     lines += [
         f"- model: `{model or 'unknown'}`, engine: {_text(_engine(run.made_with.engine))}",
+        *(f"- model `{_text(name)}` (rungs `...@{_text(name)}`): `{_text(str(e.get('model', '?')))}`, engine: "
+          f"{_text(_engine(e))}" for name, e in run.meta.get("engines", {}).items()),
         f"- strategies: {', '.join(_text(s.strategy) for s in summaries) or 'none'}",
         f"- questions: {len({r.item_id for r in records})} from {', '.join(map(_text, corpora)) or 'no corpus'}"
         f" (their test splits; limit {run.limit if run.limit is not None else 'none'}, seed {run.seed})",
@@ -179,7 +181,8 @@ def write_report(
               "Accuracy is the primary verdict (option scoring for label questions, the parsed answer otherwise); "
               "generated acc. is the share of label questions whose generated text parses to the gold label; "
               "R@5 and MRR are over questions with gold documents; $/1k is the machine cost of 1000 questions "
-              "at the mean latency.",
+              "at the mean latency (for a named model with a price per token: the price of its tokens). "
+              "A rung `strategy@name` ran on the named model.",
               "", "## Accuracy by corpus", "", *_corpora(records, summaries),
               "", "## Elo", "", *_elo(records, votes)]
     if sweep is not None:

@@ -67,8 +67,15 @@ def sample(items: Sequence[QAItem], limit: int | None, seed: int) -> list[QAItem
     return sorted(chosen, key=lambda i: i.id)
 
 
+def split_rung(spec: str) -> tuple[str, str | None]:
+    """A rung spec's strategy and named model: "rag@big" -> ("rag", "big"); "rag" -> ("rag", None)."""
+    strategy, at, model = spec.partition("@")
+    return strategy.strip(), model.strip() if at else None
+
+
 def parse_strategies(specs: Sequence[str] | str, config: Config) -> list[str]:
-    """Strategy specs checked up front: an unknown strategy or adapter fails before any question."""
+    """Rung specs (a strategy, optionally on a named model: "rag@big") checked up front: an unknown
+    strategy, model or adapter fails before any question."""
     from assistant.models.adapters import get_adapter
 
     if isinstance(specs, str):
@@ -77,8 +84,14 @@ def parse_strategies(specs: Sequence[str] | str, config: Config) -> list[str]:
     for spec in (s.strip() for s in specs):
         if not spec:
             continue
-        check_spec(spec)
-        strategy = None if spec == AUTO else get_strategy(spec)
+        name, model = split_rung(spec)
+        if model is not None:
+            if not model:
+                raise InputError(f"'{spec}': name a model after '@' (configured: {', '.join(config.models) or 'none'})")
+            config.for_model(model)
+        spec = name if model is None else f"{name}@{model}"
+        check_spec(name)
+        strategy = None if name == AUTO else get_strategy(name)
         if strategy is not None and strategy.uses_adapter:
             if not strategy.adapter:
                 raise InputError(f"'{spec}' needs the adapter's name in the spec: '{spec}:NAME'")
@@ -90,12 +103,14 @@ def parse_strategies(specs: Sequence[str] | str, config: Config) -> list[str]:
 
 
 def strategy_name(spec: str) -> str:
-    """The strategy's name without its argument ("fewshot:3" -> "fewshot"; "auto" is the router)."""
+    """The strategy's name without its argument or model ("fewshot:3@big" -> "fewshot"; "auto": the router)."""
+    spec = split_rung(spec)[0]
     return AUTO if spec == AUTO else get_strategy(spec).name
 
 
 def uses_retrieval(spec: str) -> bool:
     """Whether answers with `spec` search the index ("auto" probes it to decide)."""
+    spec = split_rung(spec)[0]
     return spec == AUTO or get_strategy(spec).uses_retrieval
 
 
@@ -131,9 +146,12 @@ def answer_item(assistant: Assistant, spec: str, item: QAItem, run_id: str, conf
     record = Record(run_id, item.id, spec, item.corpus, item.answer_type, item.question, item.answer,
                     gold_ids=list(item.doc_ids))
     record.extra["uses_retrieval"] = uses_retrieval(spec)
+    strategy, model = split_rung(spec)
+    if model is not None:
+        record.extra["model"] = model
     start = time.perf_counter()
     try:
-        question = assistant.prepare(item.question, strategy=spec, options=ask)
+        question = assistant.prepare(item.question, strategy=strategy, options=ask)
         if by_options and question.has_prompt:
             scores = assistant.score_options(question, option_replies(options))
             record.scored = options[max(range(len(options)), key=scores.__getitem__)]
@@ -156,6 +174,8 @@ def answer_item(assistant: Assistant, spec: str, item: QAItem, run_id: str, conf
     record.parsed, record.correct, record.em, record.f1 = verdict.parsed, verdict.correct, verdict.em, verdict.f1
     if verdict.derivation:
         record.extra["derivation"] = verdict.derivation
+    if model is not None and (named := config.models[model]).priced:
+        record.extra["usd"] = named.cost(record.prompt_tokens, record.output_tokens)
     record.bucket = classify(record)
     return record
 
@@ -190,16 +210,27 @@ def evaluate(
         specs = list(dict.fromkeys([*run.strategies, *specs]))
         store.set_strategies(run.run_id, specs)
     items = sample(eval_items(domain, config, corpora), limit, seed)
-    assistant = Assistant(domain, config)
-    engine = assistant.generator.identity()
+    # one Assistant per model the rungs name (None: the domain's own model); each record keeps its model
+    # (the run's fingerprint is the domain's own model's, even when every rung names another)
+    assistants = {m: Assistant(domain, config, model=m) for m in dict.fromkeys([None, *(split_rung(s)[1] for s in specs)])}
+    engines = {m: a.generator.identity() for m, a in assistants.items()}
+    engine = engines[None]
     if run_id is None:
         eval_section = EvalSettings(tuple(corpora or ()), len(items)).section()
         settings = config.to_dict() | {EvalSettings.KEY: eval_section}
         made_with = fingerprint(domain, config, specs, engine)
         run = store.create_run(domain, specs, settings, made_with, limit=limit, seed=seed)
-    elif (differs := run.made_with.engine_differs(engine)) is not None:
-        raise InputError(f"run '{run.run_id}' was made with another engine ({differs}): its records and new ones "
-                         "would not compare; start a new run, or set generation back as it was")
+    else:
+        before = run.meta.get("engines", {})
+        for m, identity in engines.items():
+            made = run.made_with if m is None else Fingerprint(engine=before.get(m, identity))
+            if (differs := made.engine_differs(identity)) is not None:
+                raise InputError(f"run '{run.run_id}' was made with another engine{f' for model {m}' if m else ''} "
+                                 f"({differs}): its records and new ones would not compare; start a new run, or set "
+                                 "generation back as it was")
+    named = {m: e for m, e in engines.items() if m is not None}
+    if named:
+        store.update_meta(run.run_id, engines=run.meta.get("engines", {}) | named)
     done = store.done(run.run_id)
     log(f"run {run.run_id}: {len(items)} questions x {len(specs)} strategies ({', '.join(specs)})")
     for spec in specs:
@@ -207,8 +238,10 @@ def evaluate(
         if not todo:
             continue
         # loading the model, index, adapter or few-shot pool is not a question's latency
+        strategy, model = split_rung(spec)
+        assistant = assistants[model]
         with contextlib.suppress(AssistantError):  # if it fails, the questions record the error
-            assistant.warm_up(spec)
+            assistant.warm_up(strategy)
         right = sum(r.correct for r in store.records(run.run_id, spec))
         seen = len(items) - len(todo)
         bar = tqdm(todo, desc=spec, unit="q", disable=not progress, dynamic_ncols=True, initial=seen, total=len(items))
@@ -246,4 +279,4 @@ def rescore(run_id: str, config: Config, *, store: RunStore | None = None) -> in
     return changed
 
 
-__all__ = ["answer_item", "eval_items", "evaluate", "fingerprint", "parse_strategies", "rescore", "sample"]
+__all__ = ["answer_item", "eval_items", "evaluate", "fingerprint", "parse_strategies", "rescore", "sample", "split_rung"]

@@ -11,7 +11,8 @@ that neither of those two modules imports the other's internals. Definitions:
   (`scored`, else `parsed`), the second `parsed`, the label parsed out of the generated text;
 - R@k and MRR use records that retrieved something and have gold document ids;
 - latency percentiles and cost use the records that recorded a latency; cost per 1000 questions is
-  mean latency x 1000 / 3600 x the machine's price per hour.
+  mean latency x 1000 / 3600 x the machine's price per hour, or, for a rung on a named model with a price
+  per token (a hosted API), 1000 x the mean price of its questions' tokens (`extra["usd"]`).
 Tests: `.venv/bin/pytest tests/evaluation/test_report.py -q`.
 """
 
@@ -87,6 +88,8 @@ def _summarize_one(strategy: str, records: Sequence[Record], usd_per_hour: float
     retrieved = [r for r in records if r.retrieved_ids and r.gold_ids]
     timed = [r.latency for r in records if r.latency > 0]
     mean_latency = _mean(timed)
+    priced = [float(r.extra["usd"]) for r in records if "usd" in r.extra]
+    cost = fmean(priced) * 1000 if priced else None if mean_latency is None else mean_latency * 1000 / 3600 * usd_per_hour
     errors: dict[str, int] = {}
     for r in records:
         bucket = classify(r)
@@ -108,7 +111,7 @@ def _summarize_one(strategy: str, records: Sequence[Record], usd_per_hour: float
         latency_p95=percentile(timed, 95) if timed else None,
         prompt_tokens=fmean(r.prompt_tokens for r in records),
         output_tokens=fmean(r.output_tokens for r in records),
-        cost_per_1000=None if mean_latency is None else mean_latency * 1000 / 3600 * usd_per_hour,
+        cost_per_1000=cost,
         errors={b: errors[b] for b in BUCKETS if b in errors},
         by_corpus={c: fmean(float(r.correct) for r in rs) for c, rs in group_by(records, "corpus").items()},
     )
