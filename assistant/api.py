@@ -41,6 +41,8 @@ from assistant.types import Answer, Source
 if TYPE_CHECKING:
     from assistant.models import Generation, Generator
     from assistant.retrieval import Retriever
+    from assistant.router.policy import Decision
+    from assistant.router.signals import Signals
 
 
 @dataclass
@@ -219,6 +221,8 @@ class Assistant:
             routed = time.perf_counter() - start - loaded
             if cross and decision.domain not in (None, self.domain.name):
                 return self._elsewhere(decision.domain, decision.reason, question, options, start)
+            if "@" in decision.strategy:  # a rung on another named model (a learned router may choose one)
+                return self._on_model(decision, signals, question, options, start, routed)
             chosen = get_strategy(decision.strategy)
         prepared = chosen.prepare(ctx, question, options)
         answer = prepared.answer
@@ -235,6 +239,23 @@ class Assistant:
                                        "answered from its own knowledge and no source checks it")
             answer.details["signals"] = signals.to_dict()
         return Question(prepared, options, ctx, start, loaded, self)
+
+    def _on_model(self, decision: Decision, signals: Signals, question: str, options: AskOptions, start: float,
+                  routed: float) -> Question:
+        """The router's choice of a rung on a named model ("rag@big"): prepared by this domain's Assistant on
+        that model, with a reason that names it."""
+        spec, _, model = decision.strategy.partition("@")
+        with self._lock:
+            other = self._others.get(f"@{model}") or self._others.setdefault(
+                f"@{model}", Assistant(self.domain.name, self._base_config, model=model))
+        prepared = other._prepare(question, spec, options, cross=False)
+        answer = prepared.answer
+        answer.strategy = decision.strategy
+        answer.reason = f"auto -> {decision.reason} [model {model}: {other.config.generation.model}]"
+        answer.timings["route"] = routed
+        answer.details["signals"] = signals.to_dict()
+        prepared.start = start
+        return prepared
 
     def _elsewhere(self, domain: str, why: str, question: str, options: AskOptions, start: float) -> Question:
         """`question`, placed by the router in `domain`, prepared by that domain's Assistant (its index, its

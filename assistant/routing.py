@@ -235,12 +235,15 @@ def route(ctx: StrategyContext, question: str, filters: Mapping[str, Any] | None
 
 def available_specs(domain: str, config: Config) -> set[str]:
     """The specs a learned policy may choose: what can answer in the domain now (every fewshot:K), with
-    the domain's own SFT adapters only (the router routes to those, see domain_adapters)."""
+    the domain's own SFT adapters only (the router routes to those, see domain_adapters), and the rungs
+    without an adapter on each named model."""
     from assistant.strategies import AUTO, available_strategies, expand_fewshot
 
     own = set(domain_adapters(domain, config))
     specs = set(expand_fewshot(available_strategies(domain, config))) - {AUTO}
-    return {s for s in specs if (adapter := Decision(s, "").adapter) is None or adapter in own}
+    specs = {s for s in specs if (adapter := Decision(s, "").adapter) is None or adapter in own}
+    # and the same rungs without adapters on every named model (config `models:`, rung specs "rag@big")
+    return specs | {f"{s}@{m}" for s in specs if Decision(s, "").adapter is None for m in config.models}
 
 
 def show_router(domain: str, config: Config) -> dict[str, Any]:

@@ -33,7 +33,7 @@ def test_models_in_config(tmp_path: Path) -> None:
     with pytest.raises(NotFoundError, match=r"unknown model 'huge' \(known: big, hosted, small\)"):
         config.for_model("huge")
     (tmp_path / "assistant.yaml").write_text("models:\n  big: {backend: gpu}\n")
-    with pytest.raises(ConfigError, match="models.big.backend must be one of"):
+    with pytest.raises(ConfigError, match=r"models\.big\.backend must be one of"):
         load_config(home=tmp_path)
 
 
@@ -84,3 +84,22 @@ def test_advise_tries_the_existing_models_first(eval_config: Config) -> None:
     evaluated = [r.strategy for r in advice.rungs if r.status == "evaluated"]
     assert evaluated[:3] == ["base@priced", "fewshot:3@priced", "rag@priced"]  # never skipped by patience
     assert advice.recommended in evaluated
+
+
+def test_the_router_may_choose_a_rung_on_a_named_model(eval_config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    from assistant import routing
+    from assistant.api import Assistant
+    from assistant.router.policy import Decision
+
+    config = two_models(eval_config)
+    assert {"rag@priced", "base@fp32", "fewshot:2@priced"} <= routing.available_specs(DOMAIN, config)
+    real = routing.route
+
+    def learned(ctx, question, filters=None):  # a learned policy that picked a rung on a named model
+        decision, signals = real(ctx, question, filters)
+        return Decision("rag@priced", "learned: rag@priced scores best", decision.domain), signals
+
+    monkeypatch.setattr(routing, "route", learned)
+    answer = Assistant(DOMAIN, config).ask("Is tea good?")
+    assert answer.strategy == "rag@priced" and answer.sources
+    assert answer.reason == f"auto -> learned: rag@priced scores best [model priced: {config.generation.model}]"
