@@ -186,6 +186,19 @@ def _install(tmp: Path, target: Path, source: dict[str, Any]) -> None:
 
 
 def _convert_into(gguf: Path, out: Path) -> None:
+    """Convert in a child process: dequantizing holds the GGUF's tensors, a float copy and a second model at
+    once (about 1.4 GB for the embedded 135M model), and a long-lived process (the app) would otherwise keep
+    that peak as its resident high-water mark."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-m", "assistant.models.loading", str(gguf), str(out)],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+        raise ModelUnavailableError(lines[-1] if lines else f"cannot convert {gguf}: exit code {done.returncode}")
+
+
+def _convert_here(gguf: Path, out: Path) -> None:
     try:
         import gguf as _gguf  # noqa: F401  (transformers needs it to read GGUF; say so plainly)
     except ImportError:
@@ -239,3 +252,14 @@ def load_folder(path: Path, dtype: str = "float32") -> tuple[Any, Any]:
         raise ModelUnavailableError(f"cannot load the generation model in {path}: {first}") from None
     model.eval()
     return model, tokenizer
+
+
+if __name__ == "__main__":  # the child process of _convert_into: python -m assistant.models.loading GGUF OUT
+    try:
+        _convert_here(Path(sys.argv[1]), Path(sys.argv[2]))
+    except ModelUnavailableError as exc:
+        print(exc, file=sys.stderr)
+        sys.exit(2)
+    except Exception as exc:
+        print(f"cannot convert {sys.argv[1]}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        sys.exit(2)
