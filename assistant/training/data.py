@@ -1,7 +1,8 @@
 """Training data from a prepared corpus: packed CPT blocks, chat-rendered SFT examples, RAFT passages,
-the leakage check against the test split, and the validation split.
+the leakage check against the test split (from `corpus.leakage`), and the validation split.
 
     blocks, stats = pack_blocks(texts, tokenizer, block_size=384)      # no padding anywhere
+    for messages, answer in sft_messages(items, instruction, cfg, None, truncate, 0, SftStats()): ...
     ex, status = render_sft(tokenizer, messages, "Yes. Because ...", seq_len=384)
     kept, leaks = drop_leaks(train_items, test_items, threshold=0.8)
 
@@ -11,16 +12,23 @@ Everything here is pure Python over a tokenizer: no model, no retrieval (RAFT pa
 from __future__ import annotations
 
 import random
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from assistant.text import words
+from assistant.config import TrainingConfig
+
+# The leakage check lives with the corpus (the data check uses it too); re-exported for the entry points.
+from assistant.corpus.leakage import Leak as Leak
+from assistant.corpus.leakage import drop_leaks as drop_leaks
+from assistant.corpus.leakage import find_leaks as find_leaks
+from assistant.corpus.leakage import question_words as question_words
+from assistant.prompts import base_messages, rag_messages, target_answer
 from assistant.types import QAItem, Source
 
 IGNORE = -100  # label of tokens that carry no loss (prompt, padding)
 T = TypeVar("T")
+PassagesFor = Callable[[QAItem], tuple[list[Source], list[Source]]]  # RAFT: item -> (gold, distractors)
 
 
 @dataclass
@@ -162,91 +170,6 @@ def render_sft(
     return Example(input_ids=prompt_ids + completion_ids, labels=[IGNORE] * len(prompt_ids) + completion_ids), status
 
 
-# ---------------------------------------------------------------- leakage
-def question_words(question: str) -> frozenset[str]:
-    return frozenset(words(question))
-
-
-def _normalized(question: str) -> str:
-    return " ".join(words(question))
-
-
-@dataclass(frozen=True)
-class Leak:
-    train_id: str
-    test_id: str
-    similarity: float  # IDF-weighted word Jaccard; 1.0 for identical questions after normalization
-    train_question: str = ""
-    test_question: str = ""
-
-
-def find_leaks(train: Sequence[QAItem], test: Sequence[QAItem], threshold: float) -> list[Leak]:
-    """Train items whose question duplicates or nearly duplicates a test question.
-
-    Similarity is word-set Jaccard weighted by IDF over all questions: in templated questions ("What are
-    the symptoms of X ?") the shared template weighs little and the entity a lot, so "Gardner syndrome"
-    and "Gardner-Diamond syndrome" differ while case, punctuation and a small rewording do not.
-    Candidates come from an inverted index over the test questions: a near duplicate shares at least one
-    of a train question's rarest words (they carry most of its weight; as many are taken as guarantee
-    it), so a 15k x 2k comparison stays a few seconds.
-    """
-    import math
-
-    exact: dict[str, int] = {}
-    words: list[frozenset[str]] = []
-    postings: dict[str, list[int]] = defaultdict(list)
-    for i, item in enumerate(test):
-        exact.setdefault(_normalized(item.question), i)
-        w = question_words(item.question)
-        words.append(w)
-        for word in w:
-            postings[word].append(i)
-    train_words = [question_words(item.question) for item in train]
-    df: Counter[str] = Counter()
-    for w in (*words, *train_words):
-        df.update(w)
-    n_docs = len(words) + len(train_words)
-    idf = {word: math.log((n_docs + 1) / (count + 1)) + 1.0 for word, count in df.items()}
-
-    def weight(ws: frozenset[str]) -> float:
-        return sum(idf[x] for x in ws)
-
-    test_weights = [weight(w) for w in words]
-    leaks: list[Leak] = []
-    for item, w in zip(train, train_words, strict=True):
-        hit = exact.get(_normalized(item.question))
-        if hit is not None:
-            leaks.append(Leak(item.id, test[hit].id, 1.0, item.question, test[hit].question))
-            continue
-        # Prefix filter: the heaviest (rarest) words, until they outweigh what a question at similarity
-        # >= threshold may lack ((1 - threshold) of this one's weight, words no test question has
-        # included); every such test question shares one of them, so none is missed.
-        w_weight = weight(w)
-        budget = (1.0 - threshold) * w_weight - sum(idf[x] for x in w if x not in postings)
-        rare: list[str] = []
-        for x in sorted((x for x in w if x in postings), key=lambda x: (-idf[x], x)):
-            if budget < 0:
-                break
-            rare.append(x)
-            budget -= idf[x]
-        candidates = {i for x in rare for i in postings[x]}
-        best, best_i = 0.0, -1
-        for i in candidates:
-            inter = weight(w & words[i])
-            sim = inter / (w_weight + test_weights[i] - inter) if inter else 0.0
-            if sim > best:
-                best, best_i = sim, i
-        if best_i >= 0 and best >= threshold:
-            leaks.append(Leak(item.id, test[best_i].id, round(best, 4), item.question, test[best_i].question))
-    return leaks
-
-
-def drop_leaks(train: Sequence[QAItem], test: Sequence[QAItem], threshold: float) -> tuple[list[QAItem], list[Leak]]:
-    leaks = find_leaks(train, test, threshold)
-    leaked = {leak.train_id for leak in leaks}
-    return [item for item in train if item.id not in leaked], leaks
-
-
 # ---------------------------------------------------------------- selection and splits
 def select(items: Sequence[T], *, max_examples: int | None, fraction: float | None, seed: int) -> list[T]:
     """A seeded random subset: `fraction` of the items, then at most `max_examples` (for data-size curves).
@@ -274,7 +197,7 @@ def split_validation(items: Sequence[T], fraction: float, max_n: int, seed: int)
     return out[n_val:], out[:n_val]
 
 
-# ---------------------------------------------------------------- RAFT
+# ---------------------------------------------------------------- SFT messages and RAFT
 @dataclass
 class RaftChoice:
     sources: list[Source]
@@ -309,3 +232,42 @@ def raft_passages(
     picked = [gold[0], *distractors[: n - 1]] if with_gold else list(distractors[:n])
     rng.shuffle(picked)
     return RaftChoice(sources=picked, gold_included=with_gold)
+
+
+def passage_budget(cfg: TrainingConfig) -> int:
+    """Tokens per RAFT passage: `passages` of them and the question fit in `seq_len`."""
+    return max(32, (cfg.seq_len - 256) // cfg.passages)
+
+
+def sft_messages(
+    items: Sequence[QAItem],
+    instruction: str,
+    cfg: TrainingConfig,
+    passages_for: PassagesFor | None,
+    truncate: Callable[[str, int], str],
+    passage_tokens: int,
+    stats: SftStats,
+) -> Iterator[tuple[list[dict[str, str]], str]]:
+    """(messages, target answer) per QA item: the same prompts the `adapter` / `rag+adapter` strategies use
+    (`train sft` renders them with the chat template, `data export` writes them as chat JSONL)."""
+    rng = random.Random(cfg.seed)
+    for item in items:
+        if passages_for is not None:
+            gold, distractors = passages_for(item)
+            choice = raft_passages(gold, distractors, cfg.passages, cfg.gold_share, rng)
+            stats.context_examples += 1
+            stats.gold_in_context += int(choice.gold_included)
+            messages = rag_messages(instruction, item.question, choice.sources, truncate, passage_tokens)
+        else:
+            messages = base_messages(instruction, item.question)
+        yield messages, target_answer(item)
+
+
+def token_truncate(tokenizer: Any) -> Callable[[str, int], str]:
+    """`truncate(text, n)`: `text` cut to its first n tokens of `tokenizer` (RAFT passages)."""
+
+    def truncate(text: str, n: int) -> str:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        return text if len(ids) <= n else str(tokenizer.decode(ids[:n]))
+
+    return truncate

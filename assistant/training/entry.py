@@ -14,38 +14,45 @@ caller (`jobs.train.train` passes a retriever-backed function).
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
-import random
 import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from assistant.atomic import atomic_write
 from assistant.config import Config, TrainingConfig
 from assistant.corpus import corpora_for, load_documents, load_qa
+from assistant.corpus.check import DataCheckReport, check_data, tokenizer_tokens
+from assistant.corpus.leakage import Leak
 from assistant.errors import InputError
 from assistant.models.adapters import AdapterInfo, adapter_path, base_fingerprint, get_adapter
-from assistant.prompts import base_messages, rag_messages, target_answer
+from assistant.prompts import target_answer
 from assistant.training.data import (
+    MIN_ANSWER_TOKENS,
     Example,
+    PassagesFor,
     SftStats,
     drop_leaks,
     mix_replay,
     pack_blocks,
-    raft_passages,
+    passage_budget,
     render_sft,
     select,
+    sft_messages,
     shuffle_blocks,
     split_validation,
+    token_truncate,
 )
 from assistant.training.trainer import TrainJob, run_dir, run_training
-from assistant.types import QAItem, Source
+from assistant.types import QAItem
 
-PassagesFor = Callable[[QAItem], tuple[list[Source], list[Source]]]
 Log = Callable[[str], None]
 MIN_FREE_DISK_MB = 500  # checkpoints of a LoRA adapter are small; the merged model is written elsewhere
+DATA_CHECK_FILE = "data_check.json"  # the data check's report, in the adapter folder beside training.json
 
 
 def is_main_process() -> bool:
@@ -112,9 +119,28 @@ def _pad_id(tokenizer: Any) -> int:
     return int(pad if pad is not None else tokenizer.eos_token_id)
 
 
-def _run(job: TrainJob, config: Config) -> AdapterInfo:
+def data_check(domain: str, config: Config, cfg: TrainingConfig, tokenizer: Any, spec: str, log: Log) -> DataCheckReport | None:
+    """The data check (`assistant data check`) on what this run reads, with the base's tokenizer; None
+    in the second and later processes of a distributed run."""
+    if not is_main_process():
+        return None
+    train, test, _ = qa_train_items(domain, config)
+    corpora = corpora_for(domain, config)
+    docs = [d for c in corpora for d in load_documents(c, config)]
+    report = check_data(train, test, docs, instruction=domain_instruction(domain, config), seq_len=cfg.seq_len,
+                        tokens=tokenizer_tokens(tokenizer, spec), leakage_threshold=cfg.leakage_threshold,
+                        min_answer_tokens=MIN_ANSWER_TOKENS, domain=domain, corpora=corpora)
+    crossed = ", ".join(c.name for c in report.failed)
+    log(f"data check: {'thresholds crossed: ' + crossed if crossed else 'all checks pass'} "
+        f"(saved as {DATA_CHECK_FILE} with the adapter; `assistant data check --domain {domain}` shows it)")
+    return report
+
+
+def _run(job: TrainJob, config: Config, check: DataCheckReport | None = None) -> AdapterInfo:
     try:
         run_training(job)
+        if check is not None and is_main_process():  # beside training.json, once the adapter folder is in place
+            atomic_write(job.out_dir / DATA_CHECK_FILE, json.dumps(check.to_dict(), indent=2, ensure_ascii=False))
     except OSError as exc:
         if exc.errno == 28:  # ENOSPC
             raise InputError(f"out of disk space while training '{job.name}' under {job.out_dir.parent}") from None
@@ -145,6 +171,7 @@ def train_cpt(
     # the base: --base, else the domain's own generation model, else generation.model
     out, spec, folder, tokenizer = _prepare_job(name, config.for_domain(domain), base, overwrite, resume)
     _check_seq_len(cfg, folder, spec)
+    check = data_check(domain, config, cfg, tokenizer, spec, log)
     corpora = corpora_for(domain, config)
     docs = [d for c in corpora for d in load_documents(c, config)]
     docs = select(docs, max_examples=max_examples, fraction=fraction, seed=cfg.seed)
@@ -190,7 +217,7 @@ def train_cpt(
         pad_token_id=_pad_id(tokenizer),
         log=log,
     )
-    return _run(job, config)
+    return _run(job, config, check)
 
 
 def qa_train_items(domain: str, config: Config) -> tuple[list[QAItem], list[QAItem], list[str]]:
@@ -217,27 +244,31 @@ def render_items(
     stats: SftStats,
 ) -> list[Example]:
     """Chat examples for QA items: the same prompts the `adapter` / `rag+adapter` strategies use."""
-
-    def truncate(text: str, n: int) -> str:
-        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-        return text if len(ids) <= n else str(tokenizer.decode(ids[:n]))
-
-    rng = random.Random(cfg.seed)
     out = []
-    for item in items:
-        if passages_for is not None:
-            gold, distractors = passages_for(item)
-            choice = raft_passages(gold, distractors, cfg.passages, cfg.gold_share, rng)
-            stats.context_examples += 1
-            stats.gold_in_context += int(choice.gold_included)
-            messages = rag_messages(instruction, item.question, choice.sources, truncate, passage_tokens)
-        else:
-            messages = base_messages(instruction, item.question)
-        example, status = render_sft(tokenizer, messages, target_answer(item), cfg.seq_len)
+    truncate = token_truncate(tokenizer)
+    for messages, answer in sft_messages(items, instruction, cfg, passages_for, truncate, passage_tokens, stats):
+        example, status = render_sft(tokenizer, messages, answer, cfg.seq_len)
         stats.count(status)
         if example is not None:
             out.append(example)
     return out
+
+
+def domain_instruction(domain: str, config: Config) -> str:
+    """The system instruction of `domain` (a domain, or a corpus: its recipe's domain)."""
+    return config.domain(domain if domain in config.domains else _domain_of(domain, config)).instruction
+
+
+def sft_pool(domain: str, config: Config, cfg: TrainingConfig, log: Log) -> tuple[list[QAItem], list[QAItem], list[Leak], list[str]]:
+    """(all train items, the ones SFT may use, the leaks removed, corpora with QA): the train split of
+    `domain` without test-set near duplicates and without items that have no target answer."""
+    train_items, test_items, with_qa = qa_train_items(domain, config)
+    if not train_items:
+        raise InputError(f"'{domain}' has no QA train items (corpora: {', '.join(corpora_for(domain, config))})")
+    kept, leaks = drop_leaks(train_items, test_items, cfg.leakage_threshold)
+    if leaks:
+        log(f"leakage check: dropped {len(leaks)} train questions that duplicate or nearly duplicate a test question")
+    return train_items, [i for i in kept if target_answer(i)], leaks, with_qa
 
 
 def train_sft(
@@ -265,16 +296,9 @@ def train_sft(
     # the base: --base, else the domain's own generation model, else generation.model
     out, spec, folder, tokenizer = _prepare_job(name, config.for_domain(domain), base, overwrite, resume)
     _check_seq_len(cfg, folder, spec)
-    instruction = config.domain(domain).instruction if domain in config.domains else config.domain(
-        _domain_of(domain, config)
-    ).instruction
-    train_items, test_items, with_qa = qa_train_items(domain, config)
-    if not train_items:
-        raise InputError(f"'{domain}' has no QA train items (corpora: {', '.join(corpora_for(domain, config))})")
-    kept, leaks = drop_leaks(train_items, test_items, cfg.leakage_threshold)
-    if leaks:
-        log(f"leakage check: dropped {len(leaks)} train questions that duplicate or nearly duplicate a test question")
-    kept = [i for i in kept if target_answer(i)]
+    instruction = domain_instruction(domain, config)
+    check = data_check(domain, config, cfg, tokenizer, spec, log)
+    train_items, kept, leaks, with_qa = sft_pool(domain, config, cfg, log)
     kept = select(kept, max_examples=max_examples, fraction=fraction, seed=cfg.seed)
     if max_examples is None and fraction is None:
         # The run sees at most max_steps x batch examples: render (and retrieve for) only those.
@@ -286,7 +310,7 @@ def train_sft(
     if not kept:
         raise InputError(f"no training items left for '{name}' after the leakage check and selection")
     train_part, val_part = split_validation(kept, cfg.val_fraction, cfg.max_val_examples, cfg.seed)
-    passage_tokens = max(32, (cfg.seq_len - 256) // cfg.passages)
+    passage_tokens = passage_budget(cfg)
     stats = SftStats()
     log(f"rendering {len(kept)} QA items with the chat template{' and retrieved passages' if passages_for else ''} ...")
     train = render_items(train_part, tokenizer, instruction, cfg, passages_for, passage_tokens, stats)
@@ -331,7 +355,7 @@ def train_sft(
         pad_token_id=_pad_id(tokenizer),
         log=log,
     )
-    return _run(job, config)
+    return _run(job, config, check)
 
 
 def _domain_of(corpus: str, config: Config) -> str:
@@ -340,4 +364,5 @@ def _domain_of(corpus: str, config: Config) -> str:
     return get_recipe(corpus, config).domain
 
 
-__all__ = ["PassagesFor", "qa_train_items", "run_dir", "train_cpt", "train_sft"]
+__all__ = ["DATA_CHECK_FILE", "PassagesFor", "data_check", "domain_instruction", "qa_train_items", "run_dir", "sft_pool",
+           "train_cpt", "train_sft"]

@@ -22,7 +22,7 @@ from tests.training.conftest import TOY_LOADER, toy_documents
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")  # transformers deprecations inside peft
 
-ADAPTER_FILES = {"README.md", "adapter_config.json", "adapter_model.safetensors", "training.json", "loss.png"}
+ADAPTER_FILES = {"README.md", "adapter_config.json", "adapter_model.safetensors", "training.json", "loss.png", "data_check.json"}
 
 
 def quiet(msg: str) -> None:
