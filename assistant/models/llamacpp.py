@@ -148,11 +148,17 @@ class LlamaCppGenerator(InProcessGenerator):
     def load_adapter(self, path: Path, name: str) -> None:
         from assistant.models.gguf_lora import GGUFBase, lora_gguf
 
+        with self.lock:
+            if name in self._loras:
+                raise InputError(f"an adapter named '{name}' is already attached: delete it first")
+            self.load_gguf_adapter(lora_gguf(Path(path), GGUFBase.from_metadata(self.metadata)), name)
+
+    def load_gguf_adapter(self, gguf: Path, name: str) -> None:
+        """Attach a GGUF LoRA file as it is (an exported one: `assistant adapters export --to gguf`)."""
         llama_cpp = _llama_cpp()
         with self.lock:
             if name in self._loras:
                 raise InputError(f"an adapter named '{name}' is already attached: delete it first")
-            gguf = lora_gguf(Path(path), GGUFBase.from_metadata(self.metadata))
             pointer = llama_cpp.llama_adapter_lora_init(self.llm.model, str(gguf).encode("utf-8"))
             if not pointer:
                 raise ConfigError(f"llama.cpp cannot load the adapter in {gguf} on '{self.name}' "

@@ -18,7 +18,7 @@ from pathlib import Path
 from assistant.atomic import atomic_dir
 from assistant.config import Config
 from assistant.errors import InputError
-from assistant.models.adapters import check_base, get_adapter, run_dir
+from assistant.models.adapters import AdapterInfo, check_base, get_adapter, run_dir
 
 
 def delete_adapter(config: Config, name: str) -> Path:
@@ -26,6 +26,18 @@ def delete_adapter(config: Config, name: str) -> Path:
     shutil.rmtree(info.path)
     shutil.rmtree(run_dir(info.path), ignore_errors=True)
     return info.path
+
+
+def base_folder(config: Config, info: AdapterInfo) -> Path:
+    """The full-precision transformers folder `info` was trained on: the one its record names, re-resolved
+    from its spec when that folder has moved; checked against the adapter's fingerprint."""
+    from assistant.models import resolve_model
+
+    base = Path(info.training.base.path)
+    if not (base / "config.json").is_file():
+        base = resolve_model(info.base_spec, config)
+    check_base(info, info.base_spec, base)
+    return base
 
 
 def merge_adapter(config: Config, name: str, out: Path) -> Path:
@@ -40,7 +52,6 @@ def merge_adapter(config: Config, name: str, out: Path) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from assistant import hub
-    from assistant.models import resolve_model
 
     info = get_adapter(config, name)
     out = out.expanduser().resolve()
@@ -48,10 +59,7 @@ def merge_adapter(config: Config, name: str, out: Path) -> Path:
         raise InputError(f"{out} is a file: --out takes a folder for the merged model")
     if out.exists() and any(out.iterdir()):
         raise InputError(f"{out} exists and is not empty: choose a new folder for the merged model")
-    base = Path(info.training.base.path)
-    if not (base / "config.json").is_file():
-        base = resolve_model(info.base_spec, config)
-    check_base(info, info.base_spec, base)
+    base = base_folder(config, info)
     try:
         # Written aside and renamed into place (replacing the empty folder, if any): a failed merge
         # leaves no half-written model under `out`.
@@ -70,4 +78,4 @@ def merge_adapter(config: Config, name: str, out: Path) -> Path:
     return out
 
 
-__all__ = ["delete_adapter", "merge_adapter"]
+__all__ = ["base_folder", "delete_adapter", "merge_adapter"]
