@@ -8,8 +8,9 @@ document upload and the latest evaluation report.
 
     import app; app.launch(port=7860, build=True)      # from Python (the checkout is on sys.path)
 
-Tabs: Chat (the answer streams in with [n] markers; sources, strategy and the router's reason, warnings,
-latency), Compare (2-4 strategies on one question), Arena (two anonymous strategies, a vote stored in the
+Tabs: Chat (the answer streams in with [n] markers; beside it the evidence: the quote of each cited source,
+highlighted, also marked in the source's snippet; numbers no source shows are marked in the answer; sources,
+strategy and the router's reason, warnings, latency), Compare (2-4 strategies on one question), Arena (two anonymous strategies, a vote stored in the
 run store, an Elo leaderboard), Documents (PDF/txt/md/html into a domain's index, files up to the
 config's ingest.max_upload_mb), Results (the latest evaluation run's report). The model and each domain's index load once per process; uploads are serialised
 by a lock; votes go to the run store (sqlite WAL, thread-safe). Handlers turn errors into messages.
@@ -74,7 +75,10 @@ def build_ui(config: api.Config | None = None, *, max_upload_mb: float | None = 
                 with gr.Row():
                     ask_btn = gr.Button("Ask", variant="primary", elem_id="ask")
                     clear = gr.Button("Clear conversation")
-                chatbot = gr.Chatbot(label="Answers", elem_id="chat", height=360)
+                with gr.Row():
+                    chatbot = gr.Chatbot(label="Answers", elem_id="chat", height=360, scale=3)
+                    # the quotes of the cited sources that support the answer, and its unsupported numbers
+                    evidence = gr.Markdown(elem_id="evidence", container=True, height=360, scale=2)
                 notes_md = gr.Markdown(elem_id="notes")
                 sources = gr.Dataframe(headers=views.SOURCE_HEADERS, datatype=views.SOURCE_TYPES, label="Sources",
                                        wrap=True, interactive=False, elem_id="sources")
@@ -124,8 +128,8 @@ def build_ui(config: api.Config | None = None, *, max_upload_mb: float | None = 
                 refresh = gr.Button("Refresh")
 
         gr.on([ask_btn.click, question.submit], svc.chat, [question, chatbot, domain, strategy, scope],
-              [question, chatbot, sources, notes_md], api_name="ask")
-        clear.click(lambda: ([], [], ""), None, [chatbot, sources, notes_md], **private)
+              [question, chatbot, sources, notes_md, evidence], api_name="ask")
+        clear.click(lambda: ([], [], "", ""), None, [chatbot, sources, notes_md, evidence], **private)
         gr.on([cmp_btn.click, cmp_question.submit], svc.compare, [cmp_question, cmp_strategies, domain, scope],
               [*cols, *texts, *tables], api_name="compare")
         gr.on([arena_btn.click, arena_question.submit], svc.arena, [arena_question, domain, scope],

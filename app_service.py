@@ -150,23 +150,24 @@ class Service:
     # ------------------------------------------------------------------ chat
     @stream_messages
     def chat(self, question: str, history: list[Any] | None, domain: str, strategy: str, scope: str | None
-             ) -> Iterator[tuple[str, list[Any], list[list[Any]], str]]:
+             ) -> Iterator[tuple[str, list[Any], list[list[Any]], str, str]]:
+        """The question box, the conversation, the source rows, the notes and the evidence panel."""
         q = question_text(question)
         before = list(history or [])
         turn = [*before, {"role": "user", "content": q}, {"role": "assistant", "content": ""}]
-        yield "", turn, [], f"_Answering with `{strategy or 'auto'}`…_"
+        yield "", turn, [], f"_Answering with `{strategy or 'auto'}`…_", ""
         stream = self.assistant(domain).ask_stream(q, strategy=strategy or None, filters=views.scope_filters(scope))
         try:
             for item in stream:
                 if isinstance(item, str):
                     turn[-1]["content"] += item
-                    yield "", turn, [], "_Writing…_"
-                else:
-                    turn[-1]["content"] = item.text or "_(no answer)_"
-                    yield "", turn, views.source_rows(item, q), views.notes(item)
+                    yield "", turn, [], "_Writing…_", ""
+                else:  # the finished answer: escaped, its unsupported numbers marked
+                    turn[-1]["content"] = views.answer_html(item) if item.text else "_(no answer)_"
+                    yield "", turn, views.source_rows(item, q), views.notes(item), views.evidence_markdown(item)
         except Exception as exc:
             error = gradio_error(exc)
-            yield question, before, [], f"⚠️ {error.message}"  # the question back in its box, the turn undone
+            yield question, before, [], f"⚠️ {error.message}", ""  # the question back in its box, the turn undone
             raise error from None
 
     # ------------------------------------------------------------------ compare
@@ -184,7 +185,9 @@ class Service:
         for i, spec in enumerate(chosen):
             try:
                 ans = self.ask(domain, q, spec, scope)
-                texts[i] = f"### {spec}\n\n{ans.text or '_(no answer)_'}\n\n{views.notes(ans)}"
+                evidence = views.evidence_markdown(ans).replace("### Evidence", "#### Evidence")
+                texts[i] = (f"### {spec}\n\n{views.answer_html(ans) if ans.text else '_(no answer)_'}\n\n"
+                            f"{evidence}\n\n{views.notes(ans)}")
                 tables[i] = views.source_rows(ans, q)
             except Exception as exc:  # one failing strategy does not hide the others
                 texts[i] = f"### {spec}\n\n⚠️ {gradio_error(exc).message}"

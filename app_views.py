@@ -1,5 +1,6 @@
-"""What the app shows, as plain functions of API objects: source rows, notes, upload checks, index status
-and the report view. app.py wires them to Gradio; nothing here imports gradio (tests: tests/test_app.py).
+"""What the app shows, as plain functions of API objects: the answer with its unsupported numbers marked,
+the evidence panel, source rows (the quoted span marked), notes, upload checks, index status and the
+report view. app.py wires them to Gradio; nothing here imports gradio (tests: tests/test_app.py).
 
 The upload check takes the file types the document jobs take (api.SUPPORTED_FILES) and adds what a
 browser upload needs on top: a size limit and a look at the content.
@@ -7,6 +8,7 @@ browser upload needs on top: a size limit and a look at the content.
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +21,11 @@ SOURCE_TYPES: list[Literal["str", "number", "markdown"]] = ["number", "str", "st
 CHARTS = {"accuracy.png": "Accuracy (95% CI)", "accuracy_latency.png": "Accuracy vs latency",
           "errors.png": "Error types", "data_size.png": "Accuracy vs training data"}
 _MD = re.compile(r"([\\`*_\[\]<>#|])")
+
+
+def _md(text: str) -> str:
+    """Text shown as itself in markdown: its markup characters (and < >, so no HTML) backslash-escaped."""
+    return _MD.sub(r"\\\1", text)
 
 
 def scopes(status: api.IndexStatus | None) -> list[str]:
@@ -34,25 +41,69 @@ def scope_filters(scope: str | None) -> dict[str, str] | None:
     return None
 
 
-def _snippet(text: str, question: str, width: int = 360) -> str:
-    """The passage around the first question word it contains, with the question's words in bold."""
+def _snippet(text: str, question: str, width: int = 360, quote: tuple[int, int] | None = None) -> str:
+    """The passage around the evidence quote (`quote`: its span, marked) or else around the first question
+    word it contains, with the question's words in bold; the text is markdown-escaped, so only our own
+    <mark> tags are HTML."""
     words = sorted({w for w in re.findall(r"[A-Za-z0-9$%.]{4,}", question)}, key=len, reverse=True)
     pattern = re.compile("|".join(re.escape(w.strip(".")) for w in words if w.strip(".")) or "$^", re.I)
     hit = pattern.search(text)
-    start = max(0, (hit.start() if hit else 0) - width // 3)
-    part = ("…" if start else "") + text[start:start + width] + ("…" if start + width < len(text) else "")
-    return pattern.sub(lambda m: f"**{m.group(0)}**", _MD.sub(r"\\\1", part)) if words else _MD.sub(r"\\\1", part)
+    anchor = quote[0] if quote else (hit.start() if hit else 0)
+    start = max(0, anchor - width // 3)
+    stop = max(start + width, quote[1] if quote else 0)
+
+    def show(part: str) -> str:
+        escaped = _md(" ".join(part.split()) if part.strip() else part)
+        return pattern.sub(lambda m: f"**{m.group(0)}**", escaped) if words else escaped
+
+    lead, tail = "…" if start else "", "…" if stop < len(text) else ""
+    if quote is None:
+        return lead + show(text[start:stop]) + tail
+    a, b = quote
+    return f"{lead}{show(text[start:a])} <mark>{show(text[a:b])}</mark> {show(text[b:stop])}{tail}"
 
 
 def source_rows(answer: api.Answer, question: str) -> list[list[Any]]:
+    quotes = {e.source: (e.start, e.end) for e in reversed(answer.evidence)}  # the first quote of a source
     rows = []
     for i, s in enumerate(answer.sources, 1):
         url = s.locator.startswith(("http://", "https://"))
-        text = _MD.sub(r"\\\1", s.locator)
+        text = _md(s.locator)
         where = f"[{text}]({s.locator.replace(' ', '%20').replace(')', '%29')})" if url else text
         sim = None if s.similarity is None else round(s.similarity, 3)
-        rows.append([i, s.title, s.doc_id, where, round(s.score, 4), sim, _snippet(s.snippet, question)])
+        rows.append([i, s.title, s.doc_id, where, round(s.score, 4), sim, _snippet(s.snippet, question, quote=quotes.get(i))])
     return rows
+
+
+def answer_html(answer: api.Answer) -> str:
+    """The answer for the chat: HTML-escaped (the text is the model's, untrusted), each number no source
+    shows wrapped in <mark class="unsupported"> with a title saying so."""
+    text, out, at = answer.text, [], 0
+    for c in sorted((c for c in answer.checks if not c.supported), key=lambda c: c.start):
+        if c.start < at or text[c.start:c.end] != c.claim:
+            continue  # a check that no longer matches the text (edited after the check): not marked
+        title = html.escape(f"{c.claim}: {c.note or 'no source shows it'}", quote=True)
+        out += [html.escape(text[at:c.start]), f'<mark class="unsupported" title="{title}">{html.escape(c.claim)}</mark>']
+        at = c.end
+    out.append(html.escape(text[at:]))
+    return "".join(out)
+
+
+def evidence_markdown(answer: api.Answer) -> str:
+    """The evidence panel: each cited source's quote, highlighted, under its number and page; then the
+    numbers the sources do not show ('' when the answer has no evidence and nothing was checked)."""
+    parts = []
+    for e in answer.evidence:
+        quote = _md(" ".join(e.quote.split()))
+        where = _md(e.locator or e.doc_id)
+        best = " _(best match: the answer cites no source)_" if not e.cited else ""
+        parts.append(f"**\\[{e.source}\\]** {where}{best}\n\n> <mark>{quote}</mark>")
+    if answer.checks:
+        ok = sum(c.supported for c in answer.checks)
+        parts.append(f"**Numbers checked:** {ok} of {len(answer.checks)} shown by the sources")
+        parts += [f"- ⚠️ <mark class=\"unsupported\">{_md(c.claim)}</mark> — {_md(c.note)}"
+                  for c in answer.checks if not c.supported]
+    return ("### Evidence\n\n" + "\n\n".join(parts)) if parts else ""
 
 
 def notes(answer: api.Answer) -> str:
@@ -64,7 +115,7 @@ def notes(answer: api.Answer) -> str:
              + f" · **model** `{answer.model or '—'}`"]
     if not answer.sources:
         lines.append(f"_No sources: `{answer.strategy}` answers without retrieving passages._")
-    lines += [f"> ⚠️ {w}" for w in answer.warnings]
+    lines += [f"> ⚠️ {_md(w)}" for w in answer.warnings]
     return "\n\n".join(lines)
 
 

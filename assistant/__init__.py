@@ -36,6 +36,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "load_config": ("assistant.config", "load_config"),
     "dump_config": ("assistant.config", "dump_config"),
     "Answer": ("assistant.types", "Answer"),
+    "Check": ("assistant.types", "Check"),
+    "Evidence": ("assistant.types", "Evidence"),
     "Document": ("assistant.types", "Document"),
     "QAItem": ("assistant.types", "QAItem"),
     "Source": ("assistant.types", "Source"),
@@ -92,6 +94,14 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "check_question": ("assistant.strategies", "check_question"),
     "delete_adapter": ("assistant.training", "delete_adapter"),
     "merge_adapter": ("assistant.training", "merge_adapter"),
+    "DataCheckReport": ("assistant.corpus.check", "DataCheckReport"),
+    "ChatExport": ("assistant.training.export_chat", "ChatExport"),
+    "check_data": ("assistant.jobs.data", "check_data"),
+    "export_data": ("assistant.jobs.data", "export_data"),
+    "synthesize": ("assistant.corpus.synth", "synthesize"),
+    "export_adapter": ("assistant.jobs.export", "export_adapter"),
+    "check_export": ("assistant.jobs.export", "check_export"),
+    "export_tolerance": ("assistant.jobs.export", "tolerance_for"),
 }
 
 __all__ = [
@@ -105,10 +115,14 @@ __all__ = [
     "BackgroundBuild",
     "BuildReport",
     "BuildResult",
+    "ChatExport",
+    "Check",
     "Config",
     "ConfigError",
     "CorpusProgress",
+    "DataCheckReport",
     "Document",
+    "Evidence",
     "IndexStatus",
     "InputError",
     "ModelUnavailableError",
@@ -126,6 +140,8 @@ __all__ = [
     "add_recipe",
     "advise",
     "build",
+    "check_data",
+    "check_export",
     "check_question",
     "corpora_for",
     "corpus_manifest",
@@ -134,6 +150,9 @@ __all__ = [
     "elo_table",
     "eval_router",
     "evaluate",
+    "export_adapter",
+    "export_data",
+    "export_tolerance",
     "get_adapter",
     "get_recipe",
     "import_transformers",
@@ -154,6 +173,7 @@ __all__ = [
     "show_router",
     "summarize",
     "sweep_data",
+    "synthesize",
     "train",
     "train_router",
     "update_index",
@@ -190,16 +210,21 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         load_qa,
     )
     from assistant.corpus import prepare as prepare_corpus
+    from assistant.corpus.check import DataCheckReport
     from assistant.corpus.loaders.files import SUPPORTED as SUPPORTED_FILES
     from assistant.corpus.loaders.files import SUPPORTED_LABEL
+    from assistant.corpus.synth import synthesize
     from assistant.errors import AssistantError, ConfigError, InputError, ModelUnavailableError, NotFoundError
     from assistant.evaluation.advise import advise
     from assistant.evaluation.report import elo_table, report_run, summarize
     from assistant.evaluation.runner import evaluate, rescore
     from assistant.evaluation.store import Record, Run, RunStore, Vote
     from assistant.index import BuildReport, IndexStatus, index_status, list_indexes, remove_index
+    from assistant.jobs.data import check_data, export_data
     from assistant.jobs.documents import BuildResult, add_documents, build
     from assistant.jobs.documents import update as update_index
+    from assistant.jobs.export import check_export, export_adapter
+    from assistant.jobs.export import tolerance_for as export_tolerance
     from assistant.jobs.router import eval_router, train_router
     from assistant.jobs.sweep import sweep_data
     from assistant.jobs.train import train
@@ -207,4 +232,5 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from assistant.routing import show_router
     from assistant.strategies import check_question
     from assistant.training import delete_adapter, merge_adapter
-    from assistant.types import Answer, Document, QAItem, Source
+    from assistant.training.export_chat import ChatExport
+    from assistant.types import Answer, Check, Document, Evidence, QAItem, Source

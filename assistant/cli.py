@@ -85,15 +85,31 @@ def ask(
     if as_json:
         print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
         return
-    out.print(answer.text or "[dim](empty answer)[/]", highlight=False)
+    out.print(escape(answer.text) if answer.text else "[dim](empty answer)[/]", highlight=False)
     out.print()
+    if answer.evidence:
+        _print_evidence(answer)
     if answer.sources:
         _print_sources(answer.sources)
     for warning in answer.warnings:
-        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     t = answer.timings
-    err.print(f"[dim]{answer.reason} | model {answer.model} | "
+    grounded = "" if answer.grounded is None else (
+        f"numbers supported {sum(c.supported for c in answer.checks)}/{len(answer.checks)} | ")
+    err.print(f"[dim]{escape(answer.reason)} | model {escape(answer.model)} | {grounded}"
               + " ".join(f"{k} {v:.2f}s" for k, v in t.items()) + "[/]", highlight=False)
+
+
+def _print_evidence(answer: api.Answer) -> None:
+    """The quote of each cited source that supports the answer: its number, document and page, the quote."""
+    out.print("[bold]Evidence[/]")
+    for e in answer.evidence:
+        quote = " ".join(e.quote.split())
+        quote = quote if len(quote) <= 300 else quote[:299] + "…"
+        best = "" if e.cited else " [dim](best match: the answer cites no source)[/]"
+        out.print(f" [bold][{e.source}][/] {escape(e.locator or e.doc_id)}{best}", highlight=False)
+        out.print(f"     [green]“{escape(quote)}”[/]", highlight=False)
+    out.print()
 
 
 def _print_sources(sources: list[api.Source]) -> None:

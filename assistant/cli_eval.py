@@ -78,7 +78,7 @@ def _finish(run: Any, config: api.Config, command: str) -> None:
 def eval_(
     ctx: typer.Context,
     domain: Domain = "medical",
-    strategies: Annotated[str, typer.Option("--strategies", "-s", help="Comma-separated rungs: base,fewshot:3,cot,rag,adapter:NAME,rag+adapter:NAME; SPEC@MODEL runs one on a named model of config `models:` (rag@big).")] = "base,rag",
+    strategies: Annotated[str, typer.Option("--strategies", "-s", help="Comma-separated rungs: base,fewshot:3,cot,rag,adapter:NAME,rag+adapter:NAME; SPEC@MODEL runs one on a named model of config `models:` (rag@big); SPEC/MODE in an answer mode: generate, extractive, auto (rag/auto; default generation.answer_mode).")] = "base,rag",
     limit: Limit = None,
     seed: SeedOpt = 0,
     corpus: Corpus = None,

@@ -9,6 +9,10 @@ Backends (assistant/models): `llamacpp` runs a GGUF file in-process (llama-cpp-p
 model folder or cached hub id (a GGUF is converted once), `openai` any OpenAI-compatible server (vLLM,
 Ollama, llama.cpp's server, a hosted API). `auto` picks llamacpp for a GGUF when llama-cpp-python is
 installed, openai when `base_url` is set, transformers otherwise; `assistant config show` says which.
+
+`answer_mode` says what a retrieval strategy answers with (assistant.strategies.modes): `generate` the
+model's reply, `extractive` the sources' best evidence (a table's cell, else a sentence) with no generation,
+`auto` the model's reply while every number it states is in the sources, else the evidence.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from assistant.errors import ConfigError
 EMBEDDED_GENERATOR = "embedded:SmolLM2-135M-Instruct"
 BACKENDS = ("auto", "llamacpp", "transformers", "openai")
 DTYPES = ("auto", "float32", "bfloat16")
+ANSWER_MODES = ("generate", "extractive", "auto")
 
 Backend = Literal["auto", "llamacpp", "transformers", "openai"]
 
@@ -55,6 +60,9 @@ class GenerationConfig:
     api_key_env: str = "OPENAI_API_KEY"
     timeout_s: float = 120.0
     max_retries: int = 3
+    # retrieval strategies: generate | extractive | auto (see the module docstring); closed-label questions
+    # (yes/no/maybe, scored by option likelihood) are always generated
+    answer_mode: str = "generate"
 
     def __post_init__(self) -> None:
         for name in ("max_new_tokens", "max_input_tokens", "passage_tokens", "timeout_s", "max_batch", "batch_tokens"):
@@ -69,8 +77,16 @@ class GenerationConfig:
             raise ConfigError(f"generation.backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.dtype not in DTYPES:
             raise ConfigError(f"generation.dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        check_answer_mode(self.answer_mode, "generation.answer_mode")
         if self.backend == "openai" and not self.base_url:
             raise ConfigError("generation.backend openai needs generation.base_url (e.g. http://127.0.0.1:8000/v1)")
+
+
+def check_answer_mode(mode: str, where: str = "answer mode") -> str:
+    """`mode` when it is one of ANSWER_MODES; a ConfigError naming them otherwise."""
+    if mode not in ANSWER_MODES:
+        raise ConfigError(f"{where} must be one of {', '.join(ANSWER_MODES)}, got {mode!r}")
+    return mode
 
 
 @dataclass(frozen=True)
@@ -118,4 +134,5 @@ class ModelConfig:
         return replace(generation, **changes)
 
 
-__all__ = ["BACKENDS", "DTYPES", "EMBEDDED_GENERATOR", "Backend", "GenerationConfig", "ModelConfig"]
+__all__ = ["ANSWER_MODES", "BACKENDS", "DTYPES", "EMBEDDED_GENERATOR", "Backend", "GenerationConfig", "ModelConfig",
+           "check_answer_mode"]

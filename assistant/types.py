@@ -1,4 +1,4 @@
-"""The records that flow through the system: Document, QAItem, Source and Answer.
+"""The records that flow through the system: Document, QAItem, Source and Answer (with its Evidence and Checks).
 
 Documents and QA items are what `assistant corpus prepare` writes (one JSON object per line);
 Sources and Answers are what `Assistant.ask` returns. All are plain dataclasses with `to_dict` /
@@ -117,9 +117,59 @@ class Source:
         return cls(**data)
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """The sentence(s) or table row of a source that best support an answer: `quote` is
+    `answer.sources[source - 1].snippet[start:end]`."""
+
+    source: int  # 1-based, as the answer's [n] markers number the sources
+    doc_id: str
+    locator: str  # the page or URL, as the Source has it
+    quote: str
+    start: int  # character span of the quote in the source's snippet
+    end: int
+    score: float  # sentence similarity to the answer combined with word and number overlap, 0..1
+    kind: Literal["sentence", "row"] = "sentence"
+    cited: bool = True  # False: the answer cites no source and this is the best one
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Evidence:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One checked claim of an answer (a number or a year) and the sources that show it."""
+
+    claim: str  # as the answer writes it, e.g. "$79,368"
+    kind: Literal["number", "year"]
+    start: int  # character span of the claim in Answer.text
+    end: int
+    supported: bool
+    sources: tuple[int, ...] = ()  # 1-based numbers of the sources that show it
+    found: str = ""  # how the first of them writes it, e.g. "66,608 (in millions)"
+    note: str = ""  # what was done about it: re-cited, or why it is unsupported
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sources", tuple(self.sources))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["sources"] = list(self.sources)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Check:
+        return cls(**data)
+
+
 @dataclass
 class Answer:
-    """What `Assistant.ask` returns: the text, the sources it cites, which strategy made it and why."""
+    """What `Assistant.ask` returns: the text, the sources it cites, which strategy made it and why, and for
+    retrieval strategies the quotes that support it and its numbers checked against the sources."""
 
     question: str
     text: str
@@ -135,16 +185,24 @@ class Answer:
     citations: list[int] = field(default_factory=list)  # 1-based source numbers cited in `text`
     domain: str = ""
     details: dict[str, Any] = field(default_factory=dict)  # strategy-specific, e.g. few-shot demonstration ids
+    evidence: list[Evidence] = field(default_factory=list)  # retrieval strategies: the quotes that support it
+    checks: list[Check] = field(default_factory=list)  # its numbers and years, checked against the sources
+    grounded: float | None = None  # share of `checks` supported by a source; None: nothing to check
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["sources"] = [s.to_dict() for s in self.sources]
+        data["evidence"] = [e.to_dict() for e in self.evidence]
+        data["checks"] = [c.to_dict() for c in self.checks]
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Answer:
         data = dict(data)
         data["sources"] = [Source.from_dict(s) for s in data.get("sources", [])]
+        # answers saved before evidence and checks were fields load with none
+        data["evidence"] = [Evidence.from_dict(e) for e in data.get("evidence", [])]
+        data["checks"] = [Check.from_dict(c) for c in data.get("checks", [])]
         usage = data.pop("usage", None) or {}  # answers saved before the token counts were fields
         data.setdefault("prompt_tokens", usage.get("prompt_tokens", 0))
         data.setdefault("output_tokens", usage.get("output_tokens", 0))

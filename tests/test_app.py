@@ -85,7 +85,7 @@ def status() -> Any:
 
 def test_ask_streams_an_answer_with_sources(client: Client) -> None:
     job = client.submit("total revenue", [], "reports", "rag", "company: BETA", api_name="/ask")
-    question, history, sources, notes = job.result()
+    question, history, sources, notes, evidence = job.result()
     assert len(job.outputs()) >= 2  # "Answering…" first, the answer with its sources last
     assert question == ""  # the box is cleared for the next question
     assert [m["role"] for m in history] == ["user", "assistant"]
@@ -93,10 +93,13 @@ def test_ask_streams_an_answer_with_sources(client: Client) -> None:
     assert rows and {row[2] for row in rows} == {"reports-uploads:BETA_2022_10K"}
     assert rows[0][0] == 1 and "**revenue**" in rows[0][6]  # numbered like the [n] markers; the match in bold
     assert "rag: requested" in notes and "generate" in notes and "Latency" in notes
+    # the evidence panel quotes the source's best sentence, also marked in its snippet
+    assert "<mark>BETA total revenue was $3.1 billion in 2022.</mark>" in evidence
+    assert "<mark>BETA **total** **revenue** was $3.1 billion in 2022.</mark>" in rows[0][6]
 
 
 def test_auto_strategy_says_what_the_router_chose(client: Client) -> None:
-    _, history, _, notes = client.predict("What was ACME's total revenue?", [], "reports", "auto", "(whole domain)",
+    _, history, _, notes, _ = client.predict("What was ACME's total revenue?", [], "reports", "auto", "(whole domain)",
                                           api_name="/ask")
     assert "auto ->" in notes and history[-1]["role"] == "assistant"
 
@@ -145,7 +148,7 @@ def test_upload_adds_documents_and_refuses_bad_files(client: Client, tmp_path: P
     stored = load_config().corpora_dir / "reports-uploads" / "files"
     assert (stored / "GAMMA_2023_report.md").is_file()  # a safe name
     # the app answers from the new document at once (the index is reopened, the model is not reloaded)
-    _, _, sources, _ = client.predict("GAMMA revenue 2023", [], "reports", "rag", "(whole domain)", api_name="/ask")
+    _, _, sources, _, _ = client.predict("GAMMA revenue 2023", [], "reports", "rag", "(whole domain)", api_name="/ask")
     assert "reports-uploads:GAMMA_2023_report" in {row[2] for row in sources["data"]}
 
     bad = tmp_path / "tool.exe"
@@ -227,7 +230,7 @@ def test_build_runs_behind_the_app_shows_progress_and_answers_when_ready(
                 break
             time.sleep(0.5)
         assert [(item["corpus"], item["state"]) for item in items] == [("part0", "ready"), ("part1", "ready")]
-        _, history, sources, notes = client.predict("total revenue", [], "reports", "rag", "(whole domain)",
+        _, history, sources, notes, _ = client.predict("total revenue", [], "reports", "rag", "(whole domain)",
                                                     api_name="/ask")
         assert sources["data"] and history[-1]["role"] == "assistant"
         assert "does not hold" not in notes  # complete now: no missing-corpus warning
@@ -363,3 +366,23 @@ def test_views_link_urls_bold_matches_and_show_warnings(tmp_path: Path) -> None:
     ok.write_text("hello")
     empty.write_text("")
     assert views.check_upload(ok, 100) is None and "empty" in views.check_upload(empty, 100)
+
+
+def test_views_show_evidence_and_mark_unsupported_numbers_escaped() -> None:
+    import app_views as views
+
+    page = "(Dollars in millions)\nTotal revenues  66,608  62,286\nA <b>bold</b> claim."
+    src = assistant.Source("filings:BOEING_2022_10K:p55", "BOEING 10-K", "BOEING_2022_10K.pdf, page 55", 0.5, page)
+    start, end = page.index("Total"), page.index("\nA <b>")
+    ans = assistant.Answer("What was Boeing's revenue?", "<script>x</script> It was $79,368 [1].", [src], "rag")
+    ans.evidence = [assistant.Evidence(1, src.doc_id, src.locator, page[start:end], start, end, 0.7, "row")]
+    ans.checks = [assistant.Check("$79,368", "number", 26, 33, False, note="no source shows it")]
+    html = views.answer_html(ans)
+    assert html.startswith("&lt;script&gt;x&lt;/script&gt; It was ")  # the model's text is never HTML
+    assert '<mark class="unsupported" title="$79,368: no source shows it">$79,368</mark> [1].' in html
+    panel = views.evidence_markdown(ans)
+    assert "BOEING\\_2022\\_10K.pdf, page 55" in panel and "> <mark>Total revenues 66,608 62,286</mark>" in panel
+    assert "0 of 1 shown by the sources" in panel and '<mark class="unsupported">$79,368</mark>' in panel
+    snippet = views.source_rows(ans, ans.question)[0][6]
+    assert "<mark>Total **revenue**s 66,608 62,286</mark>" in snippet and "\\<b\\>bold" in snippet
+    assert views.evidence_markdown(assistant.Answer("q", "")) == ""

@@ -1,5 +1,5 @@
 """The app in a real browser: headless Debian chromium (driven by playwright) loads the page, asks a
-question, waits for the answer and its sources, and saves a screenshot.
+question, waits for the answer, its evidence quote and its sources, and saves a screenshot.
 
 `make test` installs both (playwright from the dev extra, `apt-get install chromium`); playwright's own
 browser download is not used (no network for it here): the test launches /usr/bin/chromium.
@@ -50,6 +50,11 @@ def test_the_page_answers_a_question_with_sources(app_url: str, tmp_path: Path) 
             expect(page.locator("#notes")).to_contain_text("rag: requested", use_inner_text=True)
             expect(page.locator("#notes")).to_contain_text("Latency", use_inner_text=True)
             expect(page.locator("#chat")).to_contain_text("What was BETA's total revenue?", use_inner_text=True)
+            # beside the answer, the evidence: the source's supporting sentence as a highlighted quote; the
+            # same span marked in the source's snippet
+            expect(page.locator("#evidence mark")).to_contain_text("BETA total revenue was $3.1 billion in 2022.",
+                                                                   use_inner_text=True)
+            expect(page.locator("#sources mark:visible").first).to_contain_text("BETA total revenue", use_inner_text=True)
             page.screenshot(path=str(shot), full_page=True)
         finally:
             browser.close()

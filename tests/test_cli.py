@@ -180,3 +180,32 @@ def test_index_update_add_refuses_files_over_the_configured_limit(cli_home: Path
     other.write_text("x")
     code, out = run("index", "update", "notes", "--add", str(other))
     assert code == 2 and "unsupported file type" in out and ".pdf, .txt, .md, .markdown, .html, .htm" in out
+
+
+def test_ask_prints_the_evidence_and_the_unsupported_numbers(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import assistant as api
+
+    page = "(Dollars in millions)\nTotal revenues  66,608  62,286"
+    src = api.Source("filings:BOEING_2022_10K:p55", "BOEING 10-K", "BOEING_2022_10K.pdf, page 55", 0.5, page)
+    answer = api.Answer("What was Boeing's total revenue in 2022?", "It was $79,368 [1].", [src], "rag", "rag: requested",
+                        warnings=["unsupported number '$79,368': no source shows it (the answer cites [1])"],
+                        evidence=[api.Evidence(1, src.doc_id, src.locator, page[22:], 22, len(page), 0.6, "row")],
+                        checks=[api.Check("$79,368", "number", 7, 14, False, note="no source shows it")], grounded=0.0)
+
+    class Fake:
+        def ask(self, question: str, **kwargs: object) -> api.Answer:
+            return answer
+
+    monkeypatch.setattr(api.Assistant, "load", classmethod(lambda cls, domain: Fake()))
+    result = runner.invoke(app, ["ask", answer.question, "--domain", "finance"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "It was $79,368 [1]." and lines[2] == "Evidence"
+    assert lines[3].strip() == "[1] BOEING_2022_10K.pdf, page 55"
+    assert lines[4].strip() == "“Total revenues 66,608 62,286”"
+    assert "warning: unsupported number '$79,368': no source shows it" in result.stderr
+    assert "numbers supported 0/1" in result.stderr
+    data = json.loads(runner.invoke(app, ["ask", answer.question, "--domain", "finance", "--json"]).stdout)
+    assert data["evidence"][0]["quote"] == "Total revenues  66,608  62,286" and data["grounded"] == 0.0
+    assert data["checks"][0] == {"claim": "$79,368", "kind": "number", "start": 7, "end": 14, "supported": False,
+                                 "sources": [], "found": "", "note": "no source shows it"}

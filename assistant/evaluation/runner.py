@@ -8,6 +8,9 @@ The questions are the test split of the domain's prepared corpora (a seeded samp
 the same sample for every strategy). Each (question, strategy) becomes a `Record` in the run store as
 soon as it is scored, so an interrupted run resumes where it stopped and never duplicates a record. A
 strategy that fails on one question (a prompt too long, say) is recorded as an error, not a crash.
+
+A rung is a strategy spec, optionally on a named model ("rag@big") and in an answer mode ("rag/auto",
+"rag@big/extractive"; without one, generation.answer_mode, which the run's fingerprint records).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from assistant.errors import AssistantError, InputError
 from assistant.evaluation.buckets import classify
 from assistant.evaluation.store import EvalSettings, Fingerprint, IndexStamp, Record, Run, RunStore
 from assistant.evaluation.tasks import label_options, option_replies, score_item
+from assistant.generation_config import check_answer_mode
 from assistant.strategies import AUTO, AskOptions, check_spec, get_strategy
 from assistant.types import QAItem
 
@@ -67,10 +71,22 @@ def sample(items: Sequence[QAItem], limit: int | None, seed: int) -> list[QAItem
     return sorted(chosen, key=lambda i: i.id)
 
 
+def split_mode(spec: str) -> tuple[str, str | None]:
+    """A rung spec and its answer mode: "rag@big/auto" -> ("rag@big", "auto"); "rag" -> ("rag", None)."""
+    rung, slash, mode = spec.rpartition("/")
+    return (rung.strip(), mode.strip()) if slash else (spec.strip(), None)
+
+
 def split_rung(spec: str) -> tuple[str, str | None]:
     """A rung spec's strategy and named model: "rag@big" -> ("rag", "big"); "rag" -> ("rag", None)."""
-    strategy, at, model = spec.partition("@")
+    strategy, at, model = split_mode(spec)[0].partition("@")
     return strategy.strip(), model.strip() if at else None
+
+
+def rung_mode(spec: str, config: Config) -> str | None:
+    """The answer mode a rung answers in: its own ("rag/auto"), else generation.answer_mode; None for rungs
+    that retrieve nothing (the modes choose between a reply and its sources' evidence)."""
+    return (split_mode(spec)[1] or config.generation.answer_mode) if uses_retrieval(spec) else None
 
 
 def parse_strategies(specs: Sequence[str] | str, config: Config) -> list[str]:
@@ -84,13 +100,18 @@ def parse_strategies(specs: Sequence[str] | str, config: Config) -> list[str]:
     for spec in (s.strip() for s in specs):
         if not spec:
             continue
+        mode = split_mode(spec)[1]
+        if mode is not None:
+            check_answer_mode(mode, f"'{spec}': the answer mode after '/'")
         name, model = split_rung(spec)
         if model is not None:
             if not model:
                 raise InputError(f"'{spec}': name a model after '@' (configured: {', '.join(config.models) or 'none'})")
             config.for_model(model)
-        spec = name if model is None else f"{name}@{model}"
+        spec = (name if model is None else f"{name}@{model}") + (f"/{mode}" if mode else "")
         check_spec(name)
+        if mode is not None and not uses_retrieval(name):
+            raise InputError(f"'{spec}': answer modes apply to rungs that retrieve (rag, rag+adapter, auto)")
         strategy = None if name == AUTO else get_strategy(name)
         if strategy is not None and strategy.uses_adapter:
             if not strategy.adapter:
@@ -142,10 +163,14 @@ def answer_item(assistant: Assistant, spec: str, item: QAItem, run_id: str, conf
     # closed labels are judged by option scoring, except CoT: its reasoning must run to a parsed answer
     by_options = is_label and strategy_name(spec) != "cot"
     options = label_options(item) if is_label else ()
-    ask = AskOptions(choices=options, max_new_tokens=config.evaluation.label_max_new_tokens if by_options else None)
+    mode = rung_mode(spec, config)
+    ask = AskOptions(choices=options, max_new_tokens=config.evaluation.label_max_new_tokens if by_options else None,
+                     answer_mode=mode)
     record = Record(run_id, item.id, spec, item.corpus, item.answer_type, item.question, item.answer,
                     gold_ids=list(item.doc_ids))
     record.extra["uses_retrieval"] = uses_retrieval(spec)
+    if mode is not None:
+        record.extra["answer_mode"] = mode
     strategy, model = split_rung(spec)
     if model is not None:
         record.extra["model"] = model
@@ -170,6 +195,9 @@ def answer_item(assistant: Assistant, spec: str, item: QAItem, run_id: str, conf
     record.finish_reason = answer.finish_reason or "stop"  # nothing generated (no sources): "stop", as recorded before
     if answer.details:
         record.extra.update(answer.details)
+    if answer.sources:  # the numbers and years no source shows (assistant.strategies.checks), and the share shown
+        record.extra["unsupported"] = [c.claim for c in answer.checks if not c.supported]
+        record.extra["grounded"] = answer.grounded
     verdict = score_item(item, answer.text, record.scored, config.evaluation)
     record.parsed, record.correct, record.em, record.f1 = verdict.parsed, verdict.correct, verdict.em, verdict.f1
     if verdict.derivation:
@@ -213,7 +241,8 @@ def evaluate(
     # one Assistant per model the rungs name (None: the domain's own model); each record keeps its model
     # (the run's fingerprint is the domain's own model's, even when every rung names another)
     assistants = {m: Assistant(domain, config, model=m) for m in dict.fromkeys([None, *(split_rung(s)[1] for s in specs)])}
-    engines = {m: a.generator.identity() for m, a in assistants.items()}
+    # the answer mode that rungs without their own answer in is part of what made the records
+    engines = {m: a.generator.identity() | {"answer_mode": config.generation.answer_mode} for m, a in assistants.items()}
     engine = engines[None]
     if run_id is None:
         eval_section = EvalSettings(tuple(corpora or ()), len(items)).section()
@@ -279,4 +308,5 @@ def rescore(run_id: str, config: Config, *, store: RunStore | None = None) -> in
     return changed
 
 
-__all__ = ["answer_item", "eval_items", "evaluate", "fingerprint", "parse_strategies", "rescore", "sample", "split_rung"]
+__all__ = ["answer_item", "eval_items", "evaluate", "fingerprint", "parse_strategies", "rescore", "rung_mode", "sample",
+           "split_mode", "split_rung"]

@@ -199,7 +199,7 @@ class Fingerprint:
     def engine_differs(self, engine: Mapping[str, Any]) -> str | None:
         """How `engine` differs from the one these records were made with ("backend llamacpp, not
         transformers"), None when it is the same (threads and library versions aside)."""
-        before = _stable(self.engine or {"backend": "transformers"})
+        before = {"answer_mode": "generate"} | _stable(self.engine or {"backend": "transformers"})  # older: generated
         now = {k: v for k, v in _stable(engine).items() if k in before}
         diffs = [f"{k} {now[k]}, not {before[k]}" for k in now if now[k] != before[k]]
         return "; ".join(diffs) or None

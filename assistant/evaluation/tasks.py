@@ -6,6 +6,7 @@
   F1 with the scale; an arithmetic answer that states a calculation ("Calculation: (5 - 4) / 4") is
   evaluated by the safe arithmetic parser and that value is the answer;
 - free text (MedQuAD): token F1 against the gold answer, correct at `evaluation.free_f1_threshold`.
+Citation markers ("[1]", "[2, 3]") are not part of an answer: they are dropped before an open answer is scored.
 
     verdict = score_item(item, "Yes. The trial shows ...", scored="yes", config=config.evaluation)
 """
@@ -24,6 +25,7 @@ from assistant.types import QAItem
 TATQA_TYPES = ("span", "multi-span", "arithmetic", "count")
 DEFAULT_LABELS = ("yes", "no", "maybe")
 _FINAL = re.compile(r"^\s*(?:final\s+)?answer\s*[:：]\s*(.+?)\s*$", re.I | re.M)
+_CITATION = re.compile(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]")
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ def score_item(item: QAItem, text: str, scored: str | None, config: EvaluationCo
         parsed = normalize_label(text, label_options(item)) if text.strip() else None
         chosen = scored if scored is not None else parsed
         return Verdict(parsed, chosen is not None and chosen == item.answer.strip().lower())
-    answer = final_answer(text)
+    answer = _CITATION.sub("", final_answer(text)).strip()
     if not answer:
         return Verdict(None, False, 0.0, 0.0)
     if item.answer_type in TATQA_TYPES:

@@ -6,7 +6,7 @@
 Each registers itself by name in `assistant.strategies.core.STRATEGIES`; a spec may carry an argument after
 a colon ("fewshot:3", "adapter:medical-sft"), passed to the factory. `prepare` attaches the adapter, retrieves
 (RAG) and renders the prompt; `finish` turns the model's reply into the Answer (RAG: checks and adds
-citation markers).
+citation markers, then answers in the answer mode, see strategies.modes: `extractive` generates nothing).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from assistant.strategies.core import (
     StrategyFactory,
     register_strategy,
 )
+from assistant.strategies.modes import CLOSED, answer_extractively, answer_mode, finish_in_mode
 from assistant.types import Answer, Source
 
 if TYPE_CHECKING:
@@ -224,7 +225,14 @@ class RagStrategy(BaseStrategy):
             answer.text = "No passage in the index matches this question (check the scope filters), so there is nothing to answer from."
             answer.warnings.append("no sources retrieved")
             return Prepared(answer, [], self, None, adapter)
-        sources, messages, prompt = fit_sources(ctx.domain, question, sources, generator, ctx.config)
+        asked, mode = answer_mode(ctx.config, options)
+        answer.details["answer_mode"] = asked
+        if asked != mode:
+            answer.details["answered_with"] = CLOSED
+        messages: list[dict[str, str]] = []
+        prompt: EncodedPrompt | None = None
+        if mode != "extractive":  # extractive answers with the sources' evidence: no prompt (see finish)
+            sources, messages, prompt = fit_sources(ctx.domain, question, sources, generator, ctx.config)
         answer.sources = sources
         answer.warnings.extend(injection_warnings(sources))
         best = max((s.similarity for s in sources if s.similarity is not None), default=None)
@@ -234,13 +242,22 @@ class RagStrategy(BaseStrategy):
                 f"low relevance: the best source's similarity is {best:.2f} (below {threshold:.2f}); "
                 "the index may not cover this question"
             )
+        if mode == "extractive":
+            return Prepared(answer, [], self, None, adapter, answer_mode=mode)
         if prompt is None:  # not even one source fits: the same message as a too-long prompt
             messages = rag_prompt(ctx.domain, question, [], generator, ctx.config.generation.passage_tokens)
-        return Prepared(answer, messages, self, generator.encode_prompt(messages) if prompt is None else generator.check_prompt(prompt), adapter)
+        return Prepared(answer, messages, self, generator.encode_prompt(messages) if prompt is None else generator.check_prompt(prompt), adapter,
+                        answer_mode=mode)
 
     def finish(self, ctx: StrategyContext, prepared: Prepared, generation: Generation | None) -> Answer:
         answer = super().finish(ctx, prepared, generation)
+        embedder = getattr(ctx.get_retriever(), "embedder", None) if answer.sources else None
         if generation is None:
+            if prepared.answer_mode == "extractive" and answer.sources and not answer.text:
+                start = time.perf_counter()
+                if not answer_extractively(answer, embedder):
+                    answer.text = "The sources hold no sentence or table cell to answer this with."
+                answer.timings["check"] = time.perf_counter() - start
             return answer
         answer.text, answer.citations, dropped = check_citations(answer.text, len(answer.sources))
         answer.warnings.extend(dropped)
@@ -248,7 +265,9 @@ class RagStrategy(BaseStrategy):
             answer.text, answer.citations = attribute(answer.text, answer.sources)
             if answer.citations:
                 answer.warnings.append("the model cited no source; citations were added by word overlap")
-        return answer
+        # numbers checked against the sources (re-cited where another one shows them), evidence quoted; in
+        # answer_mode auto, a reply stating a number no source shows gives way to the evidence
+        return finish_in_mode(answer, prepared.answer_mode, embedder)
 
 
 class AdapterStrategy(BaseStrategy):

@@ -38,6 +38,7 @@ class AskOptions:
     max_new_tokens: int | None = None
     adapter: str | None = None  # for the adapter strategies: a trained adapter's name
     choices: tuple[str, ...] = ()  # closed-label questions: the allowed answers (named in the CoT prompt)
+    answer_mode: str | None = None  # retrieval strategies: generate | extractive | auto; None: generation.answer_mode
 
 
 @dataclass
@@ -61,6 +62,7 @@ class Prepared:
     prompt: EncodedPrompt | None = None  # `messages` rendered in the chat template, with its token ids
     adapter: str | None = None  # the generator's slot of the adapter to answer with (None: the base)
     max_new_tokens: int | None = None  # the strategy's own length (CoT); AskOptions.max_new_tokens wins
+    answer_mode: str = "generate"  # what finish answers with (retrieval strategies, see strategies.modes)
 
     @property
     def has_prompt(self) -> bool:

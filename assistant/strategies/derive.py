@@ -1,0 +1,181 @@
+"""Answers a table gives in one step over the row a question names: the change, percentage change or
+average across the years it names, or the year in which the row is largest or smallest.
+
+    from assistant.strategies.derive import derive_cell
+    cell = derive_cell("What was the change in research and development expense between 2017 and 2018?", sources)
+    cell.value, cell.calculation        # '273 million', '6,332 - 6,059'
+
+The row is found as for a single cell (assistant.strategies.extract.match_rows), the columns by the years:
+- "change" / "difference" / "increase" / "decrease" with two years: the later year's cell minus the earlier's;
+- "percentage change" (also "% change", "growth rate") with two years: (later - earlier) / earlier * 100;
+- "average" over the years named ("from 2017 to 2019": each year of the range); one year named ("the 2019
+  average ...") means that year and the one before, the opening and closing balance of the year;
+- "total" / "sum" of two years named (and no change asked for): their sum;
+- two years or more named with nothing to compute ("... in 2019 and 2018, respectively"): each year's
+  cell, in the order asked ("$2,515; $1,310");
+- "which years" with no other number named: the years the row's table has columns for;
+- "in which year ... larger / largest / higher / lower / smaller / less" with no year and no other number
+  named: the year whose cell is the largest (or smallest).
+The answer states the calculation on its own line ("Calculation: 6,332 - 6,059"), so a reader (and the
+evaluation's arithmetic parser) can redo it; the number it computes is shown by no source, and its check
+says it was computed from the cells (assistant.strategies.modes). Anything else is not derived: None.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from assistant.strategies.evidence import words_of
+from assistant.strategies.extract import GENERIC, ExtractedCell, RowMatch, match_rows, year_columns
+from assistant.strategies.numbers import quantities
+from assistant.types import Source
+
+_PERCENT = re.compile(r"\bpercent(?:age)?\s+(?:change|increase|decrease|growth|decline)|%\s*change|growth\s+rate", re.I)
+_CHANGE = re.compile(r"\b(?:change|difference|increase|decrease|decline|growth|grow|grew)\b", re.I)
+_AVERAGE = re.compile(r"\b(?:average|mean)\b", re.I)
+_SUM = re.compile(r"\b(?:total|sum|combined|altogether)\b", re.I)
+_RESPECTIVE = re.compile(r"\brespective(?:ly)?\b", re.I)
+_YEARS = re.compile(r"\b(?:which|what)\s+(?:fiscal\s+|financial\s+)?years\b", re.I)
+_RANGE = re.compile(r"\bfrom\s+(?:fiscal\s+|fy\s*)?(\d{4})\s+(?:to|through|until)\s+(?:fiscal\s+|fy\s*)?(\d{4})\b", re.I)
+_WHICH = re.compile(r"\b(?:which|what)\s+(?:fiscal\s+|financial\s+)?year\b", re.I)
+_MORE = re.compile(r"\b(?:larger|largest|higher|highest|greater|greatest|more|most|bigger|biggest|maximum)\b", re.I)
+_LESS = re.compile(r"\b(?:smaller|smallest|lower|lowest|less|least|fewer|minimum)\b", re.I)
+# the words that say what to compute, not which row to read
+_OPERATION = frozenset({"change", "difference", "increase", "decrease", "decline", "growth", "grow", "grew", "average",
+                        "mean", "sum", "combined", "altogether", "percentage", "percent", "rate", "larger", "largest", "higher", "highest", "greater",
+                        "greatest", "more", "most", "smaller", "smallest", "lower", "lowest", "less", "least",
+                        "between", "compared", "previou", "prior", "which"})
+
+
+def _plain(value: float) -> str:
+    """A number for a calculation line: "6,332", "-3.1" in parentheses when negative."""
+    text = f"{abs(value):,.4f}".rstrip("0").rstrip(".")
+    return f"(-{text})" if value < 0 else text
+
+
+def _rounded(value: float) -> str:
+    """A computed answer: two decimals at most, thousands separated ("995,684.5", "-9.03")."""
+    text = f"{value:,.2f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def _kind(question: str, years: list[int]) -> tuple[str, list[int]] | None:
+    """What to compute and over which years (in the order of the table's time: earlier first; cells: as asked)."""
+    amounts = [q for q in quantities(question) if not q.year]
+    if _YEARS.search(question) and not years and not amounts:
+        return "years", []
+    if len(years) >= 2 and _RESPECTIVE.search(question):
+        return "cells", years
+    if _WHICH.search(question) and not years and not amounts:
+        more, less = bool(_MORE.search(question)), bool(_LESS.search(question))
+        return ("max" if more else "min", []) if more != less else None
+    if _AVERAGE.search(question):
+        if len(years) == 1:
+            return "average", [years[0] - 1, years[0]]
+        if (span := _RANGE.search(question)) and len(years) == 2:
+            first, last = sorted(int(y) for y in span.groups())
+            return "average", list(range(first, last + 1)) if last - first <= 10 else sorted(years)
+        return ("average", sorted(years)) if years else None
+    if len(years) > 2 and not (_PERCENT.search(question) or _CHANGE.search(question) or _SUM.search(question)):
+        return "cells", years
+    if len(years) != 2:
+        return None
+    if _PERCENT.search(question):
+        return "percent", sorted(years)
+    if _CHANGE.search(question):
+        return "change", sorted(years)
+    if _SUM.search(question):
+        return "sum", sorted(years)
+    return "cells", years
+
+
+def _numbers(match: RowMatch, columns: list[int]) -> list[tuple[float, str, str]] | None:
+    """(value, as answered, scale) of each column's cell; None when one is empty or a percentage mixes in."""
+    out = []
+    for j in columns:
+        read = match.read(j)
+        found = [q for q in quantities(match.row.cells[j].text) if not q.year] if read else []
+        if read is None or not found:
+            return None
+        value = abs(found[0].value) * (-1 if read[0].startswith("-") else 1)
+        out.append((value, read[0], read[2]))
+    if len({r[1].endswith("%") for r in out}) > 1:
+        return None
+    return out
+
+
+def _year_of_columns(match: RowMatch) -> dict[int, int]:
+    """Each year the table's headers name alone, with its (first) column."""
+    per_year: dict[int, int] = {}
+    for j, header in enumerate(match.table.headers):
+        header_years = [int(q.value) for q in quantities(header) if q.year]
+        if len(header_years) == 1 and j < len(match.row.cells):
+            per_year.setdefault(header_years[0], j)
+    return per_year
+
+
+def _compute(kind: str, years: list[int], match: RowMatch) -> tuple[str, str, list[int]] | None:
+    """(answer value, calculation, the columns read) for one row; None when its table lacks a year named."""
+    if kind in ("years", "max", "min"):
+        per_year = _year_of_columns(match)
+        if len(per_year) < 2:
+            return None
+        if kind == "years":
+            return "; ".join(map(str, per_year)), "", list(per_year.values())
+        if (read := _numbers(match, list(per_year.values()))) is None:
+            return None
+        by_year = dict(zip(per_year, (v for v, _, _ in read), strict=True))
+        chosen = (max if kind == "max" else min)(by_year, key=lambda y: by_year[y])
+        return str(chosen), "", list(per_year.values())
+    columns = []
+    for year in years:
+        found = year_columns(match.table, year)
+        if not found:
+            return None
+        columns.append(found[0])
+    if len(set(columns)) != len(columns) or (read := _numbers(match, columns)) is None:
+        return None
+    values = [v for v, _, _ in read]
+    scale = read[0][2]
+    if kind == "cells":
+        return "; ".join(f"{shown} {scale}".strip() for _, shown, scale in read), "", columns
+    unit = f" {scale}" if scale else ("%" if read[0][1].endswith("%") else "")
+    if kind == "change":
+        return f"{_rounded(values[1] - values[0])}{unit}".replace(" %", "%"), f"{_plain(values[1])} - {_plain(values[0])}", columns
+    if kind == "percent":
+        if values[0] == 0:
+            return None
+        pct = (values[1] - values[0]) / abs(values[0]) * 100
+        return f"{_rounded(pct)}%", f"({_plain(values[1])} - {_plain(values[0])}) / {_plain(abs(values[0]))} * 100", columns
+    if kind == "sum":
+        return f"{_rounded(sum(values))}{unit}".replace(" %", "%"), " + ".join(_plain(v) for v in values), columns
+    mean = sum(values) / len(values)
+    calc = f"({' + '.join(_plain(v) for v in values)}) / {len(values)}"
+    return f"{_rounded(mean)}{unit}".replace(" %", "%"), calc, columns
+
+
+def derive_cell(question: str, sources: Sequence[Source]) -> ExtractedCell | None:
+    """The derived answer of the best row the question names (see the module docstring); None when none."""
+    years = list(dict.fromkeys(int(q.value) for q in quantities(question) if q.year))
+    kind = _kind(question, years)
+    if kind is None:
+        return None
+    what, over = kind
+    question_words = words_of(question) - GENERIC - _OPERATION
+    for match in match_rows(question_words, sources):
+        done = _compute(what, over, match)
+        if done is None:
+            continue
+        value, calculation, columns = done
+        row, headers = match.row, match.table.headers
+        scale = next((r[2] for j in columns if (r := match.read(j)) is not None), "")
+        named = " and ".join(f'"{headers[j]}"' for j in columns)
+        if what in ("max", "min"):
+            named = " and ".join(f'"{headers[j]}" ({match.row.cells[j].text})' for j in columns)
+        return ExtractedCell(match.source + 1, value, row.label, named, "" if what in ("percent", "years") else scale,
+                             row.cells[columns[0]], (row.start, row.end), match.score, calculation, len(columns))
+    return None
+
+
+__all__ = ["derive_cell"]

@@ -1,0 +1,128 @@
+"""Answer modes of the retrieval strategies: answer with the model's reply, with the sources' evidence, or with
+the reply while its numbers are in the sources and with the evidence otherwise.
+
+    generation: {answer_mode: auto}                   # assistant.yaml; per question: AskOptions(answer_mode=...)
+    assistant eval --domain finance --strategies rag,rag/extractive,rag/auto      # modes as rungs
+
+- `generate`: the model's reply, checked and quoted (assistant.strategies.grounding);
+- `extractive`: no generation; the answer is the evidence itself (assistant.strategies.extract): the cell
+  at the row and column the question names, with its scale and period, else the best evidence sentence;
+- `auto`: the reply is generated and checked; when every number and year it states is supported
+  (`Answer.grounded` is None or at least AUTO_GROUNDED), it stands; otherwise the answer leads with the
+  extracted cell or sentence and a warning names the numbers no source shows ("the generated number
+  '$79,368' is not in the sources; answering with ..."). The reply is kept in `details["generated_answer"]`.
+Closed-label questions (AskOptions.choices: yes/no/maybe, scored by option likelihood) are always
+generated: the modes apply to free and numeric answers. `details["answer_mode"]` records the mode asked
+for and `details["answered_with"]` what the answer is: generated, table cell or evidence sentence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from assistant.generation_config import check_answer_mode
+from assistant.strategies.checks import check_claims
+from assistant.strategies.derive import derive_cell
+from assistant.strategies.extract import ExtractedCell, best_sentence, cell_evidence, cell_text, extract_cell
+from assistant.strategies.grounding import ground
+from assistant.strategies.numbers import claims
+from assistant.types import Answer, Check, Evidence, Source
+
+if TYPE_CHECKING:
+    from assistant.config import Config
+    from assistant.embeddings import Embedder
+    from assistant.strategies.core import AskOptions
+
+AUTO_GROUNDED = 1.0  # auto keeps a reply only when every number it states is in a source
+GENERATED, CELL, SENTENCE, CLOSED = "generated", "table cell", "evidence sentence", "generated (closed labels)"
+
+
+def answer_mode(config: Config, options: AskOptions) -> tuple[str, str]:
+    """(the mode asked for, the mode applied): the question's own, else generation.answer_mode; closed-label
+    questions are generated whatever was asked."""
+    asked = check_answer_mode(options.answer_mode or config.generation.answer_mode)
+    return asked, "generate" if options.choices else asked
+
+
+def extractive_answer(question: str, sources: Sequence[Source], embedder: Embedder | None = None,
+                      ) -> tuple[str, Evidence, ExtractedCell | None] | None:
+    """The extractive answer's text, its evidence and the cell it names (None for a sentence): a derived
+    answer where the question asks for one, else the cell it names, else the best evidence sentence; None
+    when the sources hold nothing to quote."""
+    cell = derive_cell(question, sources) or extract_cell(question, sources)
+    if cell is not None:
+        return cell_text(cell), cell_evidence(cell, sources), cell
+    quote = best_sentence(question, sources, embedder)
+    if quote is None:
+        return None
+    return f"{' '.join(quote.quote.split())} [{quote.source}]", replace(quote, cited=True), None
+
+
+def cell_checks(text: str, cell: ExtractedCell, question: str = "") -> list[Check]:
+    """The checks of a cell's answer: the numbers of its answer line are the cell the row and column name
+    (read with the scale its header or page states, which the number checks cannot know: "2019 £m"), or
+    computed from the row's cells by the calculation it states. The lines under it restate headers and cells."""
+    line = text.split("\n", 1)[0]
+    if cell.calculation:
+        found, note = cell.calculation, f"computed from the cells of source [{cell.source}]: {cell.calculation}"
+    else:
+        found, note = cell.cell.text, f"the cell of source [{cell.source}]'s table in column '{cell.column}'"
+    return [Check(q.text, q.kind, q.start, q.end, True, (cell.source,), found, note)  # type: ignore[arg-type]
+            for q in claims(line, question)]
+
+
+def answer_extractively(answer: Answer, embedder: Embedder | None = None, replacing: list[str] | None = None) -> bool:
+    """Make `answer` the sources' evidence (text, citations, checks, evidence); False when they hold nothing to
+    quote. `replacing`: the generated numbers no source shows, named in the warning that says why."""
+    found = extractive_answer(answer.question, answer.sources, embedder)
+    if found is None:
+        return False
+    text, evidence, cell = found
+    if cell is None:  # a quoted sentence: its numbers checked as any answer's
+        report = check_claims(text, answer.sources, answer.question)
+        answer.text, answer.citations, answer.checks, answer.grounded = (report.text, report.citations, report.checks,
+                                                                         report.grounded)
+        answer.warnings.extend(report.warnings)
+    else:
+        answer.text, answer.citations = text, [cell.source]
+        answer.checks = cell_checks(text, cell, answer.question)
+        answer.grounded = 1.0 if answer.checks else None
+    answer.evidence = [evidence]
+    answer.details["answered_with"] = CELL if cell is not None else SENTENCE
+    if cell is not None:
+        answer.details["extracted"] = {"source": cell.source, "row": cell.row, "column": cell.column,
+                                       "value": cell.value, "scale": cell.scale}
+    if replacing is not None:
+        names = ", ".join(f"'{c}'" for c in replacing)
+        what = (f"the cell of source [{cell.source}]'s table (row '{cell.row}', column '{cell.column}')" if cell
+                else f"the best evidence sentence of source [{evidence.source}]")
+        numbers = "number" if len(replacing) == 1 else "numbers"
+        verb = "is" if len(replacing) == 1 else "are"
+        answer.warnings.insert(0, f"the generated {numbers} {names} {verb} not in the sources; answering with {what}")
+    return True
+
+
+def finish_in_mode(answer: Answer, mode: str, embedder: Embedder | None = None) -> Answer:
+    """The last step of a retrieval strategy's finish for a generated reply: check and quote it (generate),
+    and in `auto` replace it with the evidence when a number it states is in no source."""
+    start = len(answer.warnings)
+    ground(answer, embedder)
+    answer.details.setdefault("answered_with", GENERATED)
+    if mode != "auto" or not answer.sources or answer.grounded is None or answer.grounded >= AUTO_GROUNDED:
+        return answer
+    unsupported = [c.claim for c in answer.checks if not c.supported]
+    generated = (answer.text, answer.citations, answer.checks, answer.grounded, answer.evidence,
+                 answer.warnings[start:])
+    del answer.warnings[start:]  # the replaced reply's warnings: one warning below says what happened instead
+    if not answer_extractively(answer, embedder, replacing=unsupported):
+        answer.text, answer.citations, answer.checks, answer.grounded, answer.evidence, kept = generated
+        answer.warnings.extend(kept)
+        return answer
+    answer.details["generated_answer"] = generated[0]
+    answer.details["generated_unsupported"] = unsupported
+    return answer
+
+
+__all__ = ["AUTO_GROUNDED", "answer_extractively", "answer_mode", "cell_checks", "extractive_answer", "finish_in_mode"]
