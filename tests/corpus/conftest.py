@@ -32,22 +32,23 @@ def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
 
-def make_pdf(pages: list[str]) -> bytes:
-    """A minimal valid PDF: one Helvetica text line per non-empty page, an empty content stream otherwise."""
+def pdf_document(contents: list[bytes], *, font_encoding: str = "") -> bytes:
+    """A minimal valid PDF with one page per content stream (b"": a page without text, like a scan) and one
+    Helvetica font (`font_encoding`: e.g. "WinAnsiEncoding")."""
     objects: list[bytes] = []
-    n = len(pages)
+    n = len(contents)
     kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(n))
     objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
     objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {n} >>".encode())
     font = 3 + 2 * n
-    for i, text in enumerate(pages):
-        content = f"BT /F1 12 Tf 72 720 Td ({_escape(text)}) Tj ET".encode() if text else b""
+    for i, content in enumerate(contents):
         objects.append(
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {4 + 2 * i} 0 R "
             f"/Resources << /Font << /F1 {font} 0 R >> >> >>".encode()
         )
         objects.append(b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream")
-    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    encoding = f" /Encoding /{font_encoding}" if font_encoding else ""
+    objects.append(f"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica{encoding} >>".encode())
     out = io.BytesIO()
     out.write(b"%PDF-1.4\n")
     offsets = []
@@ -60,6 +61,11 @@ def make_pdf(pages: list[str]) -> bytes:
         out.write(b"%010d 00000 n \n" % offset)
     out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
     return out.getvalue()
+
+
+def make_pdf(pages: list[str]) -> bytes:
+    """A minimal valid PDF: one Helvetica text line per non-empty page, an empty content stream otherwise."""
+    return pdf_document([f"BT /F1 12 Tf 72 720 Td ({_escape(text)}) Tj ET".encode() if text else b"" for text in pages])
 
 
 def encrypt_pdf(data: bytes, user_password: str, owner_password: str = "owner") -> bytes:

@@ -4,7 +4,6 @@ pdfplumber's ruled-table finder sees them. `make_table_pdf` is shared with tests
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 
 from assistant.corpus.synth_cells import Word, merge_regions, parse_line, scale_of
 from assistant.corpus.synth_pdf import page_tables
+from tests.corpus.conftest import pdf_document
 
 DIGIT = 5.0  # Helvetica digits are 0.556 em: 5 pt at 9 pt
 
@@ -62,29 +62,8 @@ def _page_content(page: TablePage) -> bytes:
 def make_table_pdf(pages: list[TablePage]) -> bytes:
     """A valid PDF (Helvetica text, shaded row bands) with one page per TablePage; an empty TablePage
     makes a page without text, like a scan."""
-    objects: list[bytes] = [b"<< /Type /Catalog /Pages 2 0 R >>"]
-    n = len(pages)
-    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(n))
-    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {n} >>".encode())
-    font = 3 + 2 * n
-    for i, page in enumerate(pages):
-        content = _page_content(page) if (page.rows or page.above or page.prose) else b""
-        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {4 + 2 * i} 0 R "
-                       f"/Resources << /Font << /F1 {font} 0 R >> >> >>".encode())
-        objects.append(b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream")
-    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
-    out = io.BytesIO()
-    out.write(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(out.tell())
-        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
-    xref = out.tell()
-    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
-    for offset in offsets:
-        out.write(b"%010d 00000 n \n" % offset)
-    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
-    return out.getvalue()
+    return pdf_document([_page_content(p) if (p.rows or p.above or p.prose) else b"" for p in pages],
+                        font_encoding="WinAnsiEncoding")
 
 
 INCOME = TablePage(
