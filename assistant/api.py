@@ -265,7 +265,7 @@ class Assistant:
             other = self._others.get(domain) or self._others.setdefault(domain, Assistant(domain, self._base_config))
         routed = other._prepare(question, AUTO, dataclasses.replace(options, filters=None), cross=False)
         answer = routed.answer
-        answer.reason = f"auto -> {why.split(': base model')[0]}: answered in the {domain} domain; " \
+        answer.reason = f"auto -> {why}: answered in the {domain} domain; " \
                         f"{answer.reason.removeprefix('auto -> ')}"
         answer.warnings.insert(0, f"answered from the '{domain}' domain (asked in '{self.domain.name}'): "
                                   "the question looks like it belongs there")

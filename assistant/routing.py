@@ -225,7 +225,7 @@ def route(ctx: StrategyContext, question: str, filters: Mapping[str, Any] | None
         decision = RULES.decide(signals)
     elif signals.domain != domain:
         decision = Decision("base", f"question looks like the {signals.domain} domain (similarity "
-                            f"{sims[signals.domain]:.2f} vs {domain} {sims[domain]:.2f}): base model, no retrieval")
+                            f"{sims[signals.domain]:.2f} vs {domain} {sims[domain]:.2f})")  # the Assistant answers it there
     else:
         decision = policy.decide(signals) if isinstance(policy, RulePolicy) else policy.decide(
             signals, available=_cached(("available", f"{config.home}:{domain}"), lambda: available_specs(domain, config)))
