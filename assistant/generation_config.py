@@ -61,8 +61,9 @@ class GenerationConfig:
     timeout_s: float = 120.0
     max_retries: int = 3
     # retrieval strategies: generate | extractive | auto (see the module docstring); closed-label questions
-    # (yes/no/maybe, scored by option likelihood) are always generated
-    answer_mode: str = "generate"
+    # (yes/no/maybe, scored by option likelihood) are always generated. auto by measurement: TAT-QA exact
+    # match 0.07 vs 0.00 generated (100 test questions), PubMedQA labels unchanged (README, "Answer modes")
+    answer_mode: str = "auto"
 
     def __post_init__(self) -> None:
         for name in ("max_new_tokens", "max_input_tokens", "passage_tokens", "timeout_s", "max_batch", "batch_tokens"):

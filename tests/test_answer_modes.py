@@ -156,7 +156,7 @@ def with_mode(config: Config, mode: str) -> Config:
 def test_answer_mode_is_validated() -> None:
     with pytest.raises(ConfigError, match=r"generation\.answer_mode must be one of generate, extractive, auto"):
         GenerationConfig(answer_mode="guess")
-    assert GenerationConfig().answer_mode == "generate"
+    assert GenerationConfig().answer_mode == "auto"  # the default, by measurement
 
 
 def test_auto_keeps_a_supported_reply(config: Config) -> None:
@@ -180,7 +180,7 @@ def test_auto_replaces_a_reply_whose_number_no_source_shows(config: Config) -> N
     assert ans.details["generated_answer"] == "The sales and marketing expense in 2017 was $79,368 [1]."
     assert ans.details["generated_unsupported"] == ["$79,368"]
     # generate keeps the reply and says what is wrong with it
-    plain = answer_with(get_strategy("rag"), finance(config, gen, FakeRetriever([src(1, TATQA)])),
+    plain = answer_with(get_strategy("rag"), finance(with_mode(config, "generate"), gen, FakeRetriever([src(1, TATQA)])),
                         "What was the sales and marketing expense in 2017?", AskOptions())
     assert plain.text.startswith("The sales and marketing expense in 2017 was $79,368") and plain.grounded == 0.0
     assert any("unsupported number '$79,368'" in w for w in plain.warnings)
@@ -206,3 +206,17 @@ def test_closed_label_questions_are_generated_in_every_mode(config: Config) -> N
         assert ans.text == "Yes [1]." and ans.details["answered_with"] == "generated (closed labels)"
         assert ans.details["answer_mode"] == mode
     assert len(gen.seen) == 2
+
+
+def test_extractive_answers_never_quote_planted_instructions() -> None:
+    from tests.injections import PLANTED
+
+    other = src(2, "An unrelated page about tea and rain.")
+    answered = 0
+    for planted in PLANTED:
+        page = Source(doc_id=planted.key, title=planted.title, locator="", score=1.0, snippet=planted.text)
+        text, evidence, _ = extractive_answer(planted.question, [page, other])  # type: ignore[misc]
+        assert planted.bait.lower() not in text.lower(), planted.key
+        assert evidence.quote in (page.snippet, other.snippet)[evidence.source - 1]
+        answered += text.endswith("[1]") or text.startswith("Answer:")
+    assert answered >= len(PLANTED) // 2  # the fact before the planted text is still quoted

@@ -154,7 +154,7 @@ def test_rag_finish_checks_re_cites_and_quotes(config: Config) -> None:
     ret.embedder = load_embedder(config.embedding)  # type: ignore[attr-defined]  # as the real retriever has
     gen = FakeGenerator(reply="Boeing's total revenue in 2022 was $66.6 billion [1], not $79,368.")
     ans = answer_with(get_strategy("rag"), ctx(config, gen, ret), "What was Boeing's total revenue in 2022?",
-                      AskOptions())
+                      AskOptions(answer_mode="generate"))  # the reply kept as generated (auto: tests/test_answer_modes.py)
     assert ans.text == "Boeing's total revenue in 2022 was $66.6 billion [2], not $79,368."
     assert ans.citations == [2] and ans.grounded == 0.5
     assert [(c.claim, c.supported) for c in ans.checks] == [("$66.6 billion", True), ("$79,368", False)]

@@ -107,7 +107,8 @@ def test_an_obedient_model_through_rag_never_passes_on_the_bait(config: Config) 
     for p in PLANTED:
         planted = Source(doc_id=p.key, title=p.title, locator="", score=1.0, snippet=p.text, similarity=0.8)
         gen = Obedient()
-        answer = answer_with(get_strategy("rag"), ctx(config, gen, FakeRetriever([planted, clean])), p.question, AskOptions())
+        answer = answer_with(get_strategy("rag"), ctx(config, gen, FakeRetriever([planted, clean])), p.question,
+                             AskOptions(answer_mode="generate"))  # the reply as generated, guarded
         assert p.bait.lower() not in answer.text.lower(), (p.key, answer.text)
         assert p.bait.lower() not in gen.seen[-1][-1]["content"].lower()  # it never reached the model
         assert any(w.startswith("source [1]") and "addressed to the model" in w for w in answer.warnings)

@@ -18,13 +18,16 @@ for and `details["answered_with"]` what the answer is: generated, table cell or 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from assistant.generation_config import check_answer_mode
+from assistant.guard import neutralise
 from assistant.strategies.checks import check_claims
 from assistant.strategies.derive import derive_cell
+from assistant.strategies.evidence import split_units
 from assistant.strategies.extract import ExtractedCell, best_sentence, cell_evidence, cell_text, extract_cell
 from assistant.strategies.grounding import ground
 from assistant.strategies.numbers import claims
@@ -46,11 +49,31 @@ def answer_mode(config: Config, options: AskOptions) -> tuple[str, str]:
     return asked, "generate" if options.choices else asked
 
 
+def quotable(source: Source) -> Source:
+    """`source` with text that speaks to the model (assistant.guard) blanked out, from the sentence or row it
+    starts in to the end of its paragraph, as the prompt drops it; same length, so spans still hold. An
+    extractive answer quotes sources, and must never quote a planted order or the link it asks to pass on."""
+    text = source.snippet
+    if not neutralise(text)[1]:
+        return source
+    out, pos = [], 0
+    for para in re.finditer(r"[^\n]+(?:\n(?!\s*\n)[^\n]*)*", text):
+        body = para.group(0)
+        if not neutralise(body)[1]:
+            continue
+        first = next((u for u in split_units(body) if neutralise(body[u.start:u.end])[1]), None)
+        cut = para.start() + (first.start if first is not None else 0)
+        out.append(text[pos:cut] + re.sub(r"[^\n]", " ", text[cut:para.end()]))
+        pos = para.end()
+    return replace(source, snippet="".join(out) + text[pos:])
+
+
 def extractive_answer(question: str, sources: Sequence[Source], embedder: Embedder | None = None,
                       ) -> tuple[str, Evidence, ExtractedCell | None] | None:
     """The extractive answer's text, its evidence and the cell it names (None for a sentence): a derived
     answer where the question asks for one, else the cell it names, else the best evidence sentence; None
-    when the sources hold nothing to quote."""
+    when the sources hold nothing to quote. Text addressed to the model is never quoted (see `quotable`)."""
+    sources = [quotable(s) for s in sources]
     cell = derive_cell(question, sources) or extract_cell(question, sources)
     if cell is not None:
         return cell_text(cell), cell_evidence(cell, sources), cell
@@ -80,6 +103,7 @@ def answer_extractively(answer: Answer, embedder: Embedder | None = None, replac
     if found is None:
         return False
     text, evidence, cell = found
+    evidence = replace(evidence, quote=answer.sources[evidence.source - 1].snippet[evidence.start:evidence.end])
     if cell is None:  # a quoted sentence: its numbers checked as any answer's
         report = check_claims(text, answer.sources, answer.question)
         answer.text, answer.citations, answer.checks, answer.grounded = (report.text, report.citations, report.checks,
@@ -125,4 +149,5 @@ def finish_in_mode(answer: Answer, mode: str, embedder: Embedder | None = None) 
     return answer
 
 
-__all__ = ["AUTO_GROUNDED", "answer_extractively", "answer_mode", "cell_checks", "extractive_answer", "finish_in_mode"]
+__all__ = ["AUTO_GROUNDED", "answer_extractively", "answer_mode", "cell_checks", "extractive_answer", "finish_in_mode",
+           "quotable"]

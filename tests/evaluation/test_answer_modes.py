@@ -31,19 +31,19 @@ def test_rung_specs_carry_an_answer_mode(eval_config: Config) -> None:
 
 
 def test_modes_are_rungs_recorded_per_record_and_leave_labels_alone(eval_config: Config) -> None:
-    specs = ["rag", "rag/extractive", "rag/auto"]
+    specs = ["rag", "rag/extractive", "rag/generate"]
     run = evaluate(DOMAIN, specs, eval_config, progress=False, log=quiet)
-    assert run.made_with.engine is not None and run.made_with.engine["answer_mode"] == "generate"
+    assert run.made_with.engine is not None and run.made_with.engine["answer_mode"] == "auto"  # the default
     records = RunStore.open(eval_config).records(run.run_id)
     assert len(records) == N_TEST * len(specs)
     by = {(r.strategy, r.item_id): r for r in records}
     for r in records:
         assert not r.error, r
-        assert r.extra["answer_mode"] == {"rag": "generate", "rag/extractive": "extractive", "rag/auto": "auto"}[r.strategy]
+        assert r.extra["answer_mode"] == {"rag": "auto", "rag/extractive": "extractive", "rag/generate": "generate"}[r.strategy]
         assert "unsupported" in r.extra and "grounded" in r.extra
         if r.answer_type == "label":  # generated in every mode, judged by the same option scores
-            plain = by[("rag", r.item_id)]
-            assert r.extra["answered_with"] == ("generated" if r.strategy == "rag" else "generated (closed labels)")
+            plain = by[("rag/generate", r.item_id)]
+            assert r.extra["answered_with"] == ("generated" if r.strategy == "rag/generate" else "generated (closed labels)")
             assert r.extra["option_scores"] == plain.extra["option_scores"] and r.correct == plain.correct
             assert r.answer == plain.answer
     costs = by[("rag/extractive", "ev:span")]
@@ -53,6 +53,6 @@ def test_modes_are_rungs_recorded_per_record_and_leave_labels_alone(eval_config:
 
 def test_a_run_is_not_resumed_in_another_default_mode(eval_config: Config) -> None:
     run = evaluate(DOMAIN, ["rag"], eval_config, limit=2, progress=False, log=quiet)
-    auto = eval_config.replace(generation=replace(eval_config.generation, answer_mode="auto"))
-    with pytest.raises(InputError, match=r"another engine \(answer_mode auto, not generate\)"):
-        evaluate(DOMAIN, ["rag"], auto, run_id=run.run_id, progress=False, log=quiet)
+    generate = eval_config.replace(generation=replace(eval_config.generation, answer_mode="generate"))
+    with pytest.raises(InputError, match=r"another engine \(answer_mode generate, not auto\)"):
+        evaluate(DOMAIN, ["rag"], generate, run_id=run.run_id, progress=False, log=quiet)
