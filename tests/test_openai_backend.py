@@ -32,9 +32,8 @@ from assistant.models.openai_api import (
     cut_words,
     estimate_ids,
     estimate_text,
-    first_token_scores,
-    reply_option,
 )
+from assistant.models.scoring import distinct, first_token_scores, reply_option
 from tests.openai_server import LlamaServer, ScriptedServer, chat_reply, free_port, json_reply, sse_reply
 
 KEY_ENV = "ASSISTANT_TEST_OPENAI_KEY"
@@ -178,6 +177,7 @@ def test_score_options_by_logprobs(gen: OpenAIGenerator) -> None:
     scores = gen.score_options(YES_NO, ["yes", "no"])
     assert all(math.isfinite(s) and s < 0 for s in scores) and gen.last_scoring_note is None
     assert ["yes", "no"][scores.index(max(scores))] == first
+    assert sum(math.exp(s) for s in scores) <= 1.0 + 1e-6  # probabilities of distinct tokens: none counted twice
     options = ["yes", "no", "definitely not"]
     raw = gen.score_options(YES_NO, options)
     normalized = gen.score_options(YES_NO, options, normalize=True)
@@ -422,6 +422,8 @@ def test_first_token_scores_and_reply_option() -> None:
     scores = first_token_scores(top, ["no", "yes", "maybe"])
     assert scores[0] == pytest.approx(math.log(math.exp(-1.0) + math.exp(-3.0)))
     assert scores[1] == -2.0 and scores[2] == -5.0  # not in the list: the lowest minus 1
+    # the server lists the chosen token alone and again among the top ones: it counts once
+    assert distinct([("No", -1.0), ("No", -1.0), (" no", -3.0)]) == [("No", -1.0), (" no", -3.0)]
     assert reply_option("No, it is not.", ["yes", "no"]) == 1
     assert reply_option("Nothing", ["no", "yes"]) is None  # a whole word, not a prefix of one
     assert reply_option("yes, definitely", ["yes", "yes, definitely"]) == 1  # the longest

@@ -47,6 +47,7 @@ from assistant.models.openai_http import (
     served_as,
     server_message,
 )
+from assistant.models.scoring import distinct, first_token_scores, norm, reply_option
 from assistant.models.streaming import FinishReason, Generation, GenerationStream, visible_text
 
 CHAT, COMPLETIONS = "/chat/completions", "/completions"
@@ -87,38 +88,6 @@ def cut_words(text: str, max_chars: int) -> str:
     cut = text[:max_chars]
     space = max((m.start() for m in re.finditer(r"\s", cut)), default=-1)
     return (cut[:space] if space >= max_chars // 2 else cut).rstrip()
-
-
-# ---------------------------------------------------------------- option scoring helpers
-def norm(token: str) -> str:
-    return token.strip().lower()
-
-
-def logsumexp(values: Sequence[float]) -> float:
-    top = max(values)
-    return top + math.log(sum(math.exp(v - top) for v in values))
-
-
-def first_token_scores(top: Sequence[tuple[str, float]], keys: Sequence[str]) -> list[float]:
-    """Each key's log-prob among the top tokens (case and spaces aside: "Yes", " yes" and "yes" together);
-    a key not among them gets the lowest log-prob returned minus 1."""
-    floor = min(lp for _, lp in top) - 1.0
-    out = []
-    for key in keys:
-        hits = [lp for token, lp in top if norm(token) == key]
-        out.append(logsumexp(hits) if hits else floor)
-    return out
-
-
-def reply_option(reply: str, options: Sequence[str]) -> int | None:
-    """The index of the (longest) option that `reply` starts with, as a whole word, or None."""
-    text, best = norm(reply), None
-    for i, option in enumerate(options):
-        key = norm(option)
-        whole = text.startswith(key) and (len(text) == len(key) or not text[len(key)].isalnum())
-        if whole and (best is None or len(key) > len(norm(options[best]))):
-            best = i
-    return best
 
 
 class OpenAIGenerator(Generator):
@@ -346,7 +315,7 @@ class OpenAIGenerator(Generator):
                 top.append((logprobs["tokens"][0], float(logprobs["token_logprobs"][0])))
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             return None, "the server returned no logprobs"
-        top = [(t, lp) for t, lp in top if isinstance(t, str) and math.isfinite(lp)]
+        top = distinct([(t, lp) for t, lp in top if isinstance(t, str) and math.isfinite(lp)])
         return (top, "") if top else (None, "the server returned no logprobs")
 
     def _option_key(self, option: str, top: Sequence[tuple[str, float]]) -> str:

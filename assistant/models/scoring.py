@@ -3,11 +3,13 @@
     gen.score_options(prompt, ["yes", "no", "maybe"])     # Generator's method calls score_options here
 
 The prompt is run once; its KV cache is copied across a batch of the options, so scoring k options costs
-about one prompt pass plus k short continuations.
+about one prompt pass plus k short continuations. A served model is scored from the top log-probs of its
+reply's first token instead (`first_token_scores`), or by the option its reply starts with (`reply_option`).
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -73,3 +75,44 @@ def score_options(
 
 
 __all__ = ["score_options"]
+
+
+# ------------------------------------------------- from a server's first-token log-probs (assistant.models.openai_api)
+def norm(token: str) -> str:
+    return token.strip().lower()
+
+
+def logsumexp(values: Sequence[float]) -> float:
+    top = max(values)
+    return top + math.log(sum(math.exp(v - top) for v in values))
+
+
+def distinct(top: Sequence[tuple[str, float]]) -> list[tuple[str, float]]:
+    """Each token once: servers list the chosen token both on its own and among the top ones, and counting it
+    twice would add ln 2 to the option the greedy reply starts with."""
+    seen: dict[str, float] = {}
+    for token, lp in top:
+        seen.setdefault(token, lp)
+    return list(seen.items())
+
+
+def first_token_scores(top: Sequence[tuple[str, float]], keys: Sequence[str]) -> list[float]:
+    """Each key's log-prob among the top tokens (case and spaces aside: "Yes", " yes" and "yes" together);
+    a key not among them gets the lowest log-prob returned minus 1."""
+    floor = min(lp for _, lp in top) - 1.0
+    out = []
+    for key in keys:
+        hits = [lp for token, lp in top if norm(token) == key]
+        out.append(logsumexp(hits) if hits else floor)
+    return out
+
+
+def reply_option(reply: str, options: Sequence[str]) -> int | None:
+    """The index of the (longest) option that `reply` starts with, as a whole word, or None."""
+    text, best = norm(reply), None
+    for i, option in enumerate(options):
+        key = norm(option)
+        whole = text.startswith(key) and (len(text) == len(key) or not text[len(key)].isalnum())
+        if whole and (best is None or len(key) > len(norm(options[best]))):
+            best = i
+    return best
