@@ -145,7 +145,8 @@ class Service:
         return self.assistant(domain).available_strategies()
 
     def ask(self, domain: str, question: str, strategy: str, scope: str | None) -> api.Answer:
-        return self.assistant(domain).ask(question, strategy=strategy, filters=views.scope_filters(scope))
+        return self.assistant(domain).ask(question, strategy=strategy, filters=views.scope_filters(scope),
+                                          scope=views.auto_scope(scope))
 
     # ------------------------------------------------------------------ chat
     @stream_messages
@@ -156,7 +157,8 @@ class Service:
         before = list(history or [])
         turn = [*before, {"role": "user", "content": q}, {"role": "assistant", "content": ""}]
         yield "", turn, [], f"_Answering with `{strategy or 'auto'}`…_", ""
-        stream = self.assistant(domain).ask_stream(q, strategy=strategy or None, filters=views.scope_filters(scope))
+        stream = self.assistant(domain).ask_stream(q, strategy=strategy or None, filters=views.scope_filters(scope),
+                                                   scope=views.auto_scope(scope))
         try:
             for item in stream:
                 if isinstance(item, str):

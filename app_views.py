@@ -15,7 +15,8 @@ from typing import Any, Literal
 
 import assistant as api
 
-WHOLE = "(whole domain)"
+WHOLE = "(whole domain)"  # a company the question names still scopes it (assistant.scope); the reason says so
+EVERYTHING = "(whole domain, names ignored)"
 SOURCE_HEADERS = ["#", "title", "id", "page / URL", "score", "similarity", "snippet"]
 SOURCE_TYPES: list[Literal["str", "number", "markdown"]] = ["number", "str", "str", "markdown", "number", "number", "markdown"]
 CHARTS = {"accuracy.png": "Accuracy (95% CI)", "accuracy_latency.png": "Accuracy vs latency",
@@ -31,11 +32,17 @@ def _md(text: str) -> str:
 def scopes(status: api.IndexStatus | None) -> list[str]:
     """"corpus: X", "company: Y" and "document: Z" choices for scoping retrieval, from the index's facets."""
     facets = status.facets if status else {}
-    return [WHOLE, *(f"{key}: {v}" for key in ("corpus", "company", "document") for v in facets.get(key, []))]
+    return [WHOLE, EVERYTHING,
+            *(f"{key}: {v}" for key in ("corpus", "company", "document") for v in facets.get(key, []))]
+
+
+def auto_scope(scope: str | None) -> bool:
+    """Whether a question may be scoped to the companies it names: not when the user chose to ignore them."""
+    return scope != EVERYTHING
 
 
 def scope_filters(scope: str | None) -> dict[str, str] | None:
-    if scope and scope != WHOLE and ": " in scope:
+    if scope and scope not in (WHOLE, EVERYTHING) and ": " in scope:
         key, value = scope.split(": ", 1)
         return {key: value}
     return None

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from assistant.config import Config, load_config
 from assistant.errors import AssistantError, ConfigError, InputError, NotFoundError
+from assistant.generation_config import check_answer_mode
+from assistant.scope import describe_scope
 from assistant.strategies import (
     AUTO,
     DESCRIPTIONS,
@@ -36,6 +38,7 @@ from assistant.strategies import (
     check_spec,
     get_strategy,
 )
+from assistant.strategies.scoping import retrieve_in_scope
 from assistant.types import Answer, Source
 
 if TYPE_CHECKING:
@@ -69,6 +72,16 @@ class Question:
         return self.prepared.answer
 
 
+def _options(top_k: int | None, mode: str | None, filters: Mapping[str, str | Sequence[str]] | None,
+             max_new_tokens: int | None, adapter: str | None, answer_mode: str | None, scope: bool = True,
+             ) -> AskOptions:
+    """The per-question options of `ask`; an unknown answer mode fails here, before anything loads."""
+    if answer_mode is not None:
+        check_answer_mode(answer_mode, "answer_mode")
+    return AskOptions(top_k=top_k, mode=mode, filters=filters, max_new_tokens=max_new_tokens, adapter=adapter,
+                      answer_mode=answer_mode, scope=scope)
+
+
 class Assistant:
     """Answers questions about one domain ("medical", "finance", or any configured one)."""
 
@@ -85,10 +98,12 @@ class Assistant:
         self._coverage: tuple[tuple[int, int], tuple[list[str], list[str]]] | None = None
 
     @classmethod
-    def load(cls, domain: str = "medical", *, config: Config | None = None, **overrides: Any) -> Assistant:
-        """An Assistant for `domain`; `overrides` replace top-level config fields (e.g. default_strategy)."""
+    def load(cls, domain: str = "medical", *, config: Config | None = None, model: str | None = None,
+             **overrides: Any) -> Assistant:
+        """An Assistant for `domain`, answering with the named `model` (config `models:`) when given;
+        `overrides` replace top-level config fields (e.g. default_strategy)."""
         config = config or load_config()
-        return cls(domain, config.replace(**overrides) if overrides else config)
+        return cls(domain, config.replace(**overrides) if overrides else config, model=model)
 
     @property
     def index_name(self) -> str:
@@ -157,13 +172,18 @@ class Assistant:
         filters: Mapping[str, str | Sequence[str]] | None = None,
         max_new_tokens: int | None = None,
         adapter: str | None = None,
+        answer_mode: str | None = None,
+        scope: bool = True,
     ) -> Answer:
         """Answer `question` with `strategy` (default: config.default_strategy) and say which and why.
 
         `adapter` names a trained adapter for the strategies "adapter" and "rag+adapter"; it is loaded
-        onto the shared base model once and switched per question.
+        onto the shared base model once and switched per question. `answer_mode` (generate, extractive,
+        auto; default generation.answer_mode) is what the retrieval strategies answer with. Without
+        `filters`, retrieval searches the companies the question names (its reason says so; `scope=False`
+        searches the whole index: assistant.scope).
         """
-        options = AskOptions(top_k=top_k, mode=mode, filters=filters, max_new_tokens=max_new_tokens, adapter=adapter)
+        options = _options(top_k, mode, filters, max_new_tokens, adapter, answer_mode, scope)
         return self.complete(self.prepare(question, strategy=strategy, options=options))
 
     def ask_stream(
@@ -176,6 +196,8 @@ class Assistant:
         filters: Mapping[str, str | Sequence[str]] | None = None,
         max_new_tokens: int | None = None,
         adapter: str | None = None,
+        answer_mode: str | None = None,
+        scope: bool = True,
     ) -> Iterator[str | Answer]:
         """`ask`, streamed: yields the reply's text pieces as the model writes them, then the final Answer.
 
@@ -183,7 +205,7 @@ class Assistant:
         from the streamed reply (RAG checks and adds citation markers), so the final `Answer.text` may differ
         from the joined pieces. Input errors raise on the first `next()`.
         """
-        options = AskOptions(top_k=top_k, mode=mode, filters=filters, max_new_tokens=max_new_tokens, adapter=adapter)
+        options = _options(top_k, mode, filters, max_new_tokens, adapter, answer_mode, scope)
         prepared = self.prepare(question, strategy=strategy, options=options)
         yield from self._generate(prepared, stream=True)
         yield self._finish(prepared)
@@ -238,6 +260,8 @@ class Assistant:
                 answer.warnings.append("unverified: the question is outside every known domain, so the base model "
                                        "answered from its own knowledge and no source checks it")
             answer.details["signals"] = signals.to_dict()
+        if answer.details.get("scope"):
+            answer.reason += f"; {describe_scope(answer.details['scope'])}"
         return Question(prepared, options, ctx, start, loaded, self)
 
     def _on_model(self, decision: Decision, signals: Signals, question: str, options: AskOptions, start: float,
@@ -354,8 +378,11 @@ class Assistant:
         top_k: int | None = None,
         mode: str | None = None,
         filters: Mapping[str, str | Sequence[str]] | None = None,
+        scope: bool = True,
     ) -> list[Source]:
-        """The passages the index returns for `question`, without generating an answer."""
+        """The passages the index returns for `question`, without generating an answer; without `filters`,
+        in the companies the question names (`scope=False`: the whole index; assistant.scope)."""
         with self._lock:
             retriever = self.retriever
-        return retriever.retrieve(check_question(question), top_k=top_k, mode=mode, filters=filters)
+        return retrieve_in_scope(retriever, check_question(question), top_k=top_k, mode=mode, filters=filters,
+                                 scope=scope)[0]

@@ -4,6 +4,7 @@
     assistant index build medical
     assistant ask "Do statins reduce mortality?" --domain medical
     assistant ask "What was Boeing's total revenue in 2022?" --domain finance --company BOEING --json
+    assistant ask "What was total revenue in 2022?" --domain finance --model big --answer-mode extractive
 
 Errors a user can cause print one line and exit with code 2; Ctrl-C exits 130 and the same command resumes.
 This module holds the question commands (ask, search, strategies), `config show` and `serve`, and
@@ -28,6 +29,7 @@ from rich.table import Table
 import assistant as api
 from assistant import cli_corpus, cli_data, cli_eval, cli_router, cli_train
 from assistant.cli_common import Domain, err, load_config, out, typer_app
+from assistant.generation_config import check_answer_mode
 
 app = typer_app("Answers 'RAG or finetune?' for medical and financial documents, with measurements.")
 config_app = typer_app("Show the resolved configuration.")
@@ -61,6 +63,7 @@ CorpusOpt = Annotated[str | None, typer.Option("--corpus", help="Scope retrieval
 FilterOpt = Annotated[list[str] | None, typer.Option("--filter", help="Metadata filter KEY=VALUE (repeatable).")]
 TopK = Annotated[int | None, typer.Option("--top-k", "-k", help="Number of sources.")]
 Mode = Annotated[str | None, typer.Option(help="Retrieval mode: hybrid, dense or bm25.")]
+Scope = Annotated[bool, typer.Option("--scope/--no-scope", help="Without filters, search only the companies the question names (e.g. 'Boeing'); --no-scope searches the whole index.")]
 
 
 @app.command()
@@ -76,12 +79,18 @@ def ask(
     corpus: CorpusOpt = None,
     filter_: FilterOpt = None,
     max_new_tokens: Annotated[int | None, typer.Option(help="Cap on the answer's length in tokens.")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Answer with a named model of config `models:` (default: the domain's own).")] = None,
+    answer_mode: Annotated[str | None, typer.Option("--answer-mode", help="Retrieval strategies answer with: generate (the model's reply), extractive (the sources' evidence, no generation) or auto (the reply while its numbers are in the sources); default generation.answer_mode.")] = None,
+    scope: Scope = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole Answer as JSON.")] = False,
 ) -> None:
     """Answer a question from a domain, with the sources it cites."""
-    assistant = api.Assistant.load(domain)
+    if answer_mode is not None:
+        check_answer_mode(answer_mode, "--answer-mode")  # before the model loads
+    assistant = api.Assistant.load(domain, model=model)
     answer = assistant.ask(question, strategy=strategy, top_k=top_k, mode=mode, max_new_tokens=max_new_tokens,
-                           filters=_filters(company, document, corpus, filter_) or None, adapter=adapter)
+                           filters=_filters(company, document, corpus, filter_) or None, adapter=adapter,
+                           answer_mode=answer_mode, scope=scope)
     if as_json:
         print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
         return
@@ -133,10 +142,11 @@ def search(
     document: DocumentOpt = None,
     corpus: CorpusOpt = None,
     filter_: FilterOpt = None,
+    scope: Scope = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Retrieve passages only (no generation): check what the index returns for a question."""
-    sources = api.Assistant.load(domain).retrieve(question, top_k=top_k, mode=mode,
+    sources = api.Assistant.load(domain).retrieve(question, top_k=top_k, mode=mode, scope=scope,
                                                   filters=_filters(company, document, corpus, filter_) or None)
     if as_json:
         print(json.dumps([s.to_dict() for s in sources], indent=2, ensure_ascii=False))

@@ -91,9 +91,14 @@ class EmbeddingConfig:
 class ChunkingConfig:
     chunk_size: int = 256  # in tokens of the embedding model's tokenizer (MiniLM reads at most 256)
     chunk_overlap: int = 32
+    # each chunk searched with its document's context line (issuer, form, period, section, units) and
+    # tables kept whole (assistant/index/chunking.py); filings page hit@5: bench/retrieval_filings.py
+    context: bool = True
+    whole_tables: bool = True
+    max_table_tokens: int = 1024  # a longer table is cut between rows, its title repeated
 
     def __post_init__(self) -> None:
-        _positive("chunking", chunk_size=self.chunk_size)
+        _positive("chunking", chunk_size=self.chunk_size, max_table_tokens=self.max_table_tokens)
         if not 0 <= self.chunk_overlap < self.chunk_size:
             raise ConfigError(
                 f"chunking.chunk_overlap must be >= 0 and below chunk_size ({self.chunk_size}), got {self.chunk_overlap}"
@@ -122,13 +127,17 @@ class RetrievalConfig:
     top_k: int = 5
     candidates: int = 50  # per retriever, before fusion
     rrf_k: int = 60  # reciprocal rank fusion constant (Cormack et al. 2009)
+    # BM25's weight in the fusion (dense: 1). 1 by measurement: bench/retrieval_filings.py (README, "Retrieval")
+    bm25_weight: float = 1.0
     min_similarity: float = 0.0  # sources below this cosine similarity are dropped
     low_relevance: float = 0.35  # below this best similarity the answer carries a warning
+    scope: bool = True  # a question naming a company of the index is searched in its documents (assistant/scope.py)
 
     def __post_init__(self) -> None:
         if self.mode not in ("dense", "bm25", "hybrid"):
             raise ConfigError(f"retrieval.mode must be dense, bm25 or hybrid, got {self.mode!r}")
-        _positive("retrieval", top_k=self.top_k, candidates=self.candidates, rrf_k=self.rrf_k)
+        _positive("retrieval", top_k=self.top_k, candidates=self.candidates, rrf_k=self.rrf_k,
+                  bm25_weight=self.bm25_weight)
 
 
 @dataclass(frozen=True)

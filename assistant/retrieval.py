@@ -30,10 +30,12 @@ import numpy as np
 from assistant.config import Config
 from assistant.embeddings import Embedder, load_embedder
 from assistant.errors import ConfigError, InputError, NotFoundError
+from assistant.fusion import rrf
 from assistant.index import manifest as mf
 from assistant.index.bm25 import NOT_FILTERS, Bm25Index, is_complete
 from assistant.index.status import IndexStatus, status_from_manifest
 from assistant.index.store import chroma_dir, close_client, get_collection, open_client, store_label
+from assistant.scope import question_scope
 from assistant.types import MetaValue, Source
 
 if TYPE_CHECKING:
@@ -44,7 +46,7 @@ MODES = ("dense", "bm25", "hybrid")
 VECTOR_FIELDS = ("model", "backend", "quantize", "max_seq_length")
 FilterValue = MetaValue | Sequence[MetaValue]
 # shown as Source fields already, or bookkeeping only
-_HIDDEN_META = frozenset({"doc_id", "title", "locator", "corpus", "doc_hash"})
+_HIDDEN_META = frozenset({"doc_id", "title", "locator", "corpus", "doc_hash", "header", "context"})
 
 
 Candidate = tuple[str, float]  # (chunk id, score)
@@ -182,8 +184,16 @@ class Retriever:
         elif mode == "bm25":
             ranked = lexical
         else:
-            ranked = rrf([dense, lexical], k=cfg.rrf_k)
+            ranked = rrf([dense, lexical], k=cfg.rrf_k, weights=(1.0, cfg.bm25_weight))
         return self._sources(ranked[:top_k], qvec, floor)
+
+    def scope_of(self, question: str) -> dict[str, list[MetaValue]]:
+        """The companies (and years) of this index that `question` names, as filters (assistant.scope); a
+        year only where the company has filings of it."""
+        scope = question_scope(question, self._bm25.columns) if self.config.retrieval.scope else {}
+        if "year" in scope and not np.any(self._bm25.mask(self._filters(scope))):
+            del scope["year"]
+        return scope
 
     def probe(self, query: str, *, filters: Mapping[str, FilterValue] | None = None) -> Probe:
         """Dense and BM25 candidates for `query` (chunk id, score), best first, for routing signals.
@@ -314,45 +324,6 @@ class Retriever:
                 )
             )
         return out
-
-
-def merge_by_document(sources: Sequence[Source]) -> list[Source]:
-    """One source per document, ranked by its best chunk: its retrieved chunks' text in reading order.
-
-    Answers cite documents (an abstract, a filing page), so two chunks of one page become one numbered
-    source instead of two that a reader cannot tell apart.
-    """
-    groups: dict[str, list[Source]] = {}
-    for src in sources:
-        groups.setdefault(src.doc_id, []).append(src)
-    merged = []
-    for group in groups.values():
-        best = group[0]
-        if len(group) > 1:
-            ordered = sorted(group, key=lambda s: int(s.metadata.get("chunk_index", 0)))
-            similarity = max((s.similarity for s in group if s.similarity is not None), default=None)
-            best = dataclasses.replace(
-                best,
-                snippet="\n…\n".join(s.snippet for s in ordered),
-                similarity=similarity,
-                metadata={**best.metadata, "merged_chunks": len(group)},
-            )
-        merged.append(best)
-    return merged
-
-
-def rrf(lists: Sequence[Sequence[tuple[str, float]]], *, k: int = 60) -> list[tuple[str, float]]:
-    """Reciprocal rank fusion: sum of 1 / (k + rank) over the lists an id appears in (rank from 1)."""
-    fused: dict[str, float] = {}
-    for ranked in lists:
-        seen: set[str] = set()
-        for rank, (cid, _) in enumerate(ranked, start=1):
-            if cid in seen:
-                continue
-            seen.add(cid)
-            fused[cid] = fused.get(cid, 0.0) + 1.0 / (k + rank)
-    # sorted() is stable: ties keep first-seen order (dense before BM25)
-    return sorted(fused.items(), key=lambda item: -item[1])
 
 
 def where_clause(wanted: Mapping[str, list[MetaValue]]) -> dict[str, Any] | None:

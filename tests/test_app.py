@@ -361,7 +361,9 @@ def test_views_link_urls_bold_matches_and_show_warnings(tmp_path: Path) -> None:
     assert "`rag`" in text and "auto -> rag: top retrieval score" in text and "1.52 s" in text
     assert "⚠️ low relevance" in text
     assert views.scope_filters("company: BOEING") == {"company": "BOEING"}
-    assert views.scope_filters(views.WHOLE) is None
+    assert views.scope_filters(views.WHOLE) is None and views.auto_scope(views.WHOLE)  # names still scope
+    assert views.scope_filters(views.EVERYTHING) is None and not views.auto_scope(views.EVERYTHING)
+    assert views.scopes(None) == [views.WHOLE, views.EVERYTHING]
     ok, empty = tmp_path / "a.txt", tmp_path / "b.md"
     ok.write_text("hello")
     empty.write_text("")

@@ -26,7 +26,7 @@ MAX_LINES = 400
 
 # module prefix -> layer; the longest matching prefix wins
 LAYERS = {
-    "errors": 0, "config": 0, "generation_config": 0, "domain_config": 0, "types": 0, "text": 0, "atomic": 0, "hub": 0, "prompts": 0, "guard": 0,
+    "errors": 0, "config": 0, "generation_config": 0, "domain_config": 0, "types": 0, "text": 0, "atomic": 0, "hub": 0, "prompts": 0, "guard": 0, "scope": 0, "fusion": 0,
     "corpus": 1, "embeddings": 1, "models": 1, "index": 1, "evaluation.store": 1,
     "retrieval": 2, "fewshot": 2, "training": 2,
     "strategies": 3, "router": 3,

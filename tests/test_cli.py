@@ -7,6 +7,7 @@ files, status, list, remove; and every user error exits 2 with one line naming t
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -103,6 +104,36 @@ def test_user_path_add_build_ask_search_update_remove(cli_home: Path, tmp_path: 
     assert code == 0 and answer["strategy"] == "base" and "index is not built" in answer["reason"]
 
 
+def test_ask_with_a_named_model_and_an_answer_mode(cli_home: Path, home: Path, tiny_model_dir: Path,
+                                                   tmp_path: Path) -> None:
+    """`--model NAME` answers with a named model of config `models:` (the domain's own without it);
+    `--answer-mode extractive` answers a retrieval strategy with the sources' evidence, generating nothing."""
+    other = tmp_path / "other-tiny"
+    shutil.copytree(tiny_model_dir, other)
+    with (home / "assistant.yaml").open("a") as f:
+        f.write(f"models:\n  other: {{model: '{other}', dtype: float32}}\n")
+    built(cli_home)
+
+    code, out = run("ask", "What is asthma?", "-d", "notes", "-s", "base", "--model", "other", "--json")
+    assert code == 0, out
+    assert json.loads(out)["model"] == str(other)
+    code, out = run("ask", "What is asthma?", "-d", "notes", "-s", "base", "--json")
+    assert code == 0 and json.loads(out)["model"] == str(tiny_model_dir)
+    code, out = run("ask", "What is asthma?", "-d", "notes", "-s", "base", "-m", "huge")
+    assert code == 2 and out.strip() == "error: unknown model 'huge' (known: other)"
+
+    code, out = run("ask", "What damages the optic nerve in glaucoma?", "-d", "notes", "-s", "rag",
+                    "--answer-mode", "extractive", "--model", "other", "--json")
+    assert code == 0, out
+    answer = json.loads(out)
+    assert answer["details"]["answer_mode"] == "extractive" and answer["output_tokens"] == 0
+    assert answer["details"]["answered_with"] in ("table cell", "evidence sentence")
+    assert "optic nerve" in answer["text"] and answer["sources"][0]["doc_id"] == "mynotes:glaucoma"
+    code, out = run("ask", "What damages the optic nerve in glaucoma?", "-d", "notes", "-s", "rag",
+                    "--answer-mode", "generate", "--json")
+    assert code == 0 and json.loads(out)["details"]["answer_mode"] == "generate"
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
@@ -110,6 +141,9 @@ def test_user_path_add_build_ask_search_update_remove(cli_home: Path, tmp_path: 
         (["ask", "x?", "-d", "legal"], "unknown domain 'legal'"),
         (["ask", "x?", "-d", "notes", "--strategy", "magic"], "unknown strategy 'magic'"),
         (["ask", "x?", "-d", "notes", "--filter", "company"], "--filter expects KEY=VALUE"),
+        (["ask", "x?", "-d", "notes", "--model", "huge"], "unknown model 'huge' (known: none yet)"),
+        (["ask", "x?", "-d", "notes", "--answer-mode", "verbatim"],
+         "--answer-mode must be one of generate, extractive, auto, got 'verbatim'"),
         (["corpus", "prepare", "nope"], "unknown"),
         (["corpus", "prepare"], "name a corpus"),
         (["index", "status", "nope"], "unknown index 'nope'"),
@@ -196,7 +230,7 @@ def test_ask_prints_the_evidence_and_the_unsupported_numbers(home: Path, monkeyp
         def ask(self, question: str, **kwargs: object) -> api.Answer:
             return answer
 
-    monkeypatch.setattr(api.Assistant, "load", classmethod(lambda cls, domain: Fake()))
+    monkeypatch.setattr(api.Assistant, "load", classmethod(lambda cls, domain, **kwargs: Fake()))
     result = runner.invoke(app, ["ask", answer.question, "--domain", "finance"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()

@@ -79,16 +79,28 @@ def test_finance_question_finds_the_revenue_page_and_scopes_by_company(real_home
     answer = cli("ask", question, "--domain", "finance", "--json")
     sources = answer["sources"]
     assert sources and all(s["metadata"]["company"] == "BOEING" for s in sources)
+    # the question names Boeing: retrieval was scoped to it, and the reason says so (assistant.scope)
+    assert answer["details"]["scope"] == {"company": ["BOEING"]}
+    assert "scoped to company BOEING (named in the question)" in answer["reason"]
     assert all(s["locator"].startswith("BOEING_2022_10K.pdf, page ") for s in sources)
     assert answer["text"].strip()
-    # "Total revenues 66,608" ($ millions) stands on pages 55, 62 and 114: dense ranks them first, the
-    # hybrid fusion (RRF with BM25, which prefers the segment-revenue pages) within its top 10
-    hits = cli("search", question, "--domain", "finance", "-k", "10", "--json")
-    assert any("66,608" in s["snippet"] for s in hits)
-    dense = cli("search", question, "--domain", "finance", "--mode", "dense", "-k", "3", "--json")
-    assert any("66,608" in s["snippet"] for s in dense)
+    # "Total revenues 66,608" ($ millions) stands on pages 24, 55, 62 and 114; with every chunk searched by its
+    # page's context ("THE BOEING COMPANY, Form 10-K annual report, fiscal 2022 ...") all of Boeing's pages
+    # are near the question, and the MD&A's revenue tables rank beside them: within the top 10 in each mode
+    for mode in ("hybrid", "dense"):
+        hits = cli("search", question, "--domain", "finance", "--mode", mode, "-k", "10", "--json")
+        assert any("66,608" in s["snippet"] for s in hits), mode
 
     scoped = cli("search", "total revenue", "--domain", "finance", "--company", "ULTABEAUTY", "--json")
     assert scoped and {s["metadata"]["company"] for s in scoped} == {"ULTABEAUTY"}
+    named = cli("search", "Ulta Beauty's total revenue", "--domain", "finance", "-k", "10", "--json")
+    assert named and {s["metadata"]["company"] for s in named} == {"ULTABEAUTY"}  # scoped by the name
+    everywhere = cli("ask", question, "--domain", "finance", "--no-scope", "--max-new-tokens", "8", "--json")
+    assert "scope" not in everywhere["details"] and "scoped to" not in everywhere["reason"]
+    # every page's chunks are searched with its context (corpus.loaders.page_context), e.g. the income statement's
+    pages = {d.metadata["page"]: d.metadata["context"] for d in load_documents("filings", config)
+             if d.metadata["company"] == "BOEING"}
+    assert all(c.startswith("THE BOEING COMPANY, Form 10-K annual report, fiscal 2022") for c in pages.values())
+    assert "Item 8. Financial Statements and Supplementary Data" in pages[62]
     status = cli("index", "status", "finance", "--json")
     assert status["facets"]["company"] == ["BOEING", "ULTABEAUTY"]

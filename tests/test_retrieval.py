@@ -14,8 +14,9 @@ import pytest
 from assistant.config import Config, EmbeddingConfig, load_config
 from assistant.corpus import read_sources
 from assistant.errors import InputError, NotFoundError
+from assistant.fusion import rrf
 from assistant.index import build_index
-from assistant.retrieval import Retriever, rrf, where_clause
+from assistant.retrieval import Retriever, where_clause
 from assistant.types import Document
 from tests.index.docs import all_docs
 
@@ -149,6 +150,8 @@ def test_rrf_and_where_clause() -> None:
     fused = rrf([[("a", 0.9), ("b", 0.5)], [("b", 7.0), ("c", 3.0), ("b", 1.0)]], k=60)
     assert [cid for cid, _ in fused] == ["b", "a", "c"]
     assert fused[0][1] == pytest.approx(1 / 62 + 1 / 61)
+    weighted = rrf([[("a", 0.9), ("b", 0.5)], [("b", 7.0), ("c", 3.0)]], k=60, weights=(1.0, 2.0))
+    assert [cid for cid, _ in weighted] == ["b", "c", "a"] and weighted[1][1] == pytest.approx(2 / 62)
     assert where_clause({}) is None
     assert where_clause({"company": ["X"]}) == {"company": "X"}
     assert where_clause({"company": ["X", "Y"], "page": [1]}) == {
@@ -196,7 +199,7 @@ def test_manifest_fields_that_do_not_shape_vectors_are_ignored(config: Config) -
 
 
 def test_merge_by_document_keeps_rank_and_reading_order() -> None:
-    from assistant.retrieval import merge_by_document
+    from assistant.fusion import merge_by_document
     from assistant.types import Source
 
     def src(doc: str, idx: int, score: float, sim: float) -> Source:

@@ -75,6 +75,9 @@ class FakeRetriever:
         self.calls.append({"query": query, "top_k": top_k, "filters": filters})
         return self.sources[: top_k or len(self.sources)]
 
+    def scope_of(self, question):
+        return {}
+
 
 def answer_with(strategy: Strategy, c: StrategyContext, question: str, options: AskOptions) -> Answer:
     """What Assistant.complete does around a strategy: prepare, one generation, finish."""

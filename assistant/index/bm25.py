@@ -5,7 +5,7 @@
     bm = Bm25Index.load(path)
     rows, scores = bm.search("statins mortality", k=50, mask=bm.mask({"company": ["BOEING"]}))
 
-It is built from the chunk texts *as stored in Chroma* (title + chunk, English stopwords, Snowball
+It is built from the chunk texts *as stored in Chroma* (header + chunk, English stopwords, Snowball
 stemmer), so it always matches the vectors, server mode included. Beside the bm25s files it keeps the
 chunk ids in row order, the chunks' scalar metadata as coded columns (filters become a boolean row
 mask, bm25s's `weight_mask`, without asking Chroma) and a copy of the chunk vectors (`vectors.npy`, float32, memory-mapped):
@@ -37,7 +37,7 @@ VECTORS = "vectors.npy"
 STATE = "state.json"
 FILES = (IDS, COLUMNS, CODES, VECTORS, STATE)
 # per-chunk bookkeeping that is no use as a filter
-NOT_FILTERS = frozenset({"doc_hash", "chunk_index", "n_chunks"})
+NOT_FILTERS = frozenset({"doc_hash", "chunk_index", "n_chunks", "header", "context"})
 # facet lists (for scoping UIs) skip keys that identify single documents or are not strings
 NOT_FACETS = frozenset({"doc_id", "title", "locator", "file"}) | NOT_FILTERS  # file: same as document
 MAX_FACET_VALUES = 500
@@ -85,7 +85,7 @@ def build_bm25(
         vectors.append(np.asarray(page["embeddings"], dtype=np.float32))
         metas.extend(m or {} for m in page["metadatas"])
         texts.extend(
-            embed_text(str((m or {}).get("title", "")), d or "")
+            embed_text(str((m or {}).get("header", (m or {}).get("title", ""))), d or "")
             for d, m in zip(page["documents"], page["metadatas"], strict=True)
         )
     columns, codes = _columns(metas)

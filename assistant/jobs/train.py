@@ -29,7 +29,8 @@ def index_passages(domain: str, config: Config, n: int) -> Callable[[QAItem], tu
     text is the gold passage.
     """
     from assistant.corpus import load_documents
-    from assistant.retrieval import Retriever, merge_by_document
+    from assistant.fusion import merge_by_document
+    from assistant.retrieval import Retriever
 
     if domain not in {s.name for s in list_indexes(config)}:
         raise NotFoundError(f"--with-context retrieves from the '{domain}' index: build it first with `assistant index build {domain}`")

@@ -216,9 +216,13 @@ class RagStrategy(BaseStrategy):
                 "(generation.max_input_tokens): shorten it"
             )
         start = time.perf_counter()
-        from assistant.retrieval import merge_by_document
+        from assistant.fusion import merge_by_document
+        from assistant.strategies.scoping import retrieve_in_scope
 
-        chunks = ctx.get_retriever().retrieve(question, top_k=options.top_k, mode=options.mode, filters=options.filters)
+        chunks, scope = retrieve_in_scope(ctx.get_retriever(), question, top_k=options.top_k, mode=options.mode,
+                                          filters=options.filters, scope=options.scope)
+        if scope:
+            answer.details["scope"] = scope
         sources = merge_by_document(chunks)
         answer.timings["retrieve"] = time.perf_counter() - start
         if not sources:

@@ -39,6 +39,7 @@ class AskOptions:
     adapter: str | None = None  # for the adapter strategies: a trained adapter's name
     choices: tuple[str, ...] = ()  # closed-label questions: the allowed answers (named in the CoT prompt)
     answer_mode: str | None = None  # retrieval strategies: generate | extractive | auto; None: generation.answer_mode
+    scope: bool = True  # without filters, search the companies the question names (assistant/scope.py)
 
 
 @dataclass

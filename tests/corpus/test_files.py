@@ -78,6 +78,7 @@ def test_folder_import_reads_good_files_and_counts_bad_ones(config: Config, fold
         "form": "10K",
         "page": 1,
         "pages": 3,
+        "context": "ACME, Form 10-K annual report, fiscal 2022",  # corpus.loaders.page_context
     }
     assert docs["mine:notes"].title == "Heart health"
     assert docs["mine:sub/plain"].text == "Plain text with a BOM." and docs["mine:sub/plain"].title == "plain"

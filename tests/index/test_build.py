@@ -104,7 +104,8 @@ def test_build_writes_manifest_collection_and_bm25(config: Config, home: Path) -
     assert m["name"] == "t" and m["corpora"] == ["med", "filings"]
     assert m["embedding"]["model"] == "hash:384" and m["embedding"]["dim"] == 384
     assert m["embedding"]["config"]["model"] == "hash:384"
-    assert m["chunking"] == {"chunk_size": 256, "chunk_overlap": 32}
+    assert m["chunking"] == {"chunk_size": 256, "chunk_overlap": 32, "context": True, "whole_tables": True,
+                             "max_table_tokens": 1024}
     assert m["collection"] == f"t-{m['fingerprint']}" and len(m["fingerprint"]) == 8
     assert m["store"] == str(folder / "chroma")
     assert m["counts"] == {"documents": len(docs), "chunks": len(docs)}
@@ -130,6 +131,7 @@ def test_build_writes_manifest_collection_and_bm25(config: Config, home: Path) -
         "document": "BOEING_10K_2022",
         "file": "BOEING_10K_2022.pdf",
         "page": 1,
+        "header": boeing.title,  # what it is searched by, before its text (this document has no context line)
     }
 
     status = index_status("t", config)

@@ -6,7 +6,9 @@
 A PDF gives one Document per page that has text (id `<corpus>:<file stem>:p<page>`, 1-based pages, locator
 "FILE.pdf, page N"), so that answers cite pages; a .txt / .md / .html file gives one Document. A file
 named like COMPANY_YEAR_FORM (`BOEING_2022_10K.pdf`, `ULTABEAUTY_2023Q4_EARNINGS.pdf`) gets company,
-year and form metadata, so that a question can be scoped to one company's filing.
+year and form metadata, so that a question can be scoped to one company's filing. Each PDF page also
+gets a `context` line (issuer, kind of document and period, the Item it is in, its heading and units:
+`page_context`) that the index puts before each of the page's chunks.
 
 Bad files inside a folder (corrupt or password-protected PDF, empty file, text that is not UTF-8, an
 unsupported type) are skipped, counted by reason and named in a warning; a bad file given directly as
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.corpus.loaders import LoadResult, files_under, progress_bar, register_loader
+from assistant.corpus.loaders.page_context import page_contexts
 from assistant.corpus.loaders.pdf import Pages, extract_pages
 from assistant.errors import ConfigError, InputError
 from assistant.types import Document, MetaValue
@@ -181,8 +184,9 @@ def _pdf_documents(pdf: _Pdf, corpus: str, result: LoadResult) -> list[Document]
     """One Document per page of `pdf` that has text (its pages extracted), counting the pages without."""
     docs = []
     pages = pdf.pages
-    for number, raw in enumerate(pages.texts, 1):
-        text = clean_page(raw or "")
+    texts = [clean_page(raw or "") for raw in pages.texts]
+    contexts = page_contexts(texts, pdf.meta)
+    for number, (raw, text) in enumerate(zip(pages.texts, texts, strict=True), 1):
         if not text:
             why = pages.failed.get(number - 1)  # a task that failed: say so once, on its first page
             result.skip("empty_page" if raw is not None else "unreadable_page", f"{pdf.path}: {why}" if why else None)
@@ -194,7 +198,7 @@ def _pdf_documents(pdf: _Pdf, corpus: str, result: LoadResult) -> list[Document]
                 title=f"{pretty(pdf.path.stem)} — page {number}",
                 text=text,
                 locator=f"{pdf.rel}, page {number}",
-                metadata={**pdf.meta, "page": number, "pages": pdf.n_pages},
+                metadata={**pdf.meta, "page": number, "pages": pdf.n_pages, "context": contexts[number - 1]},
             )
         )
     if not docs:
