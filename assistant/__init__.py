@@ -98,7 +98,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "ChatExport": ("assistant.training.export_chat", "ChatExport"),
     "check_data": ("assistant.jobs.data", "check_data"),
     "export_data": ("assistant.jobs.data", "export_data"),
-    "synthesize": ("assistant.corpus.synth", "synthesize"),
+    "synthesize": ("assistant.jobs.synth", "synthesize"),
     "export_adapter": ("assistant.jobs.export", "export_adapter"),
     "check_export": ("assistant.jobs.export", "check_export"),
     "export_tolerance": ("assistant.jobs.export", "tolerance_for"),
@@ -213,7 +213,6 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from assistant.corpus.check import DataCheckReport
     from assistant.corpus.loaders.files import SUPPORTED as SUPPORTED_FILES
     from assistant.corpus.loaders.files import SUPPORTED_LABEL
-    from assistant.corpus.synth import synthesize
     from assistant.errors import AssistantError, ConfigError, InputError, ModelUnavailableError, NotFoundError
     from assistant.evaluation.advise import advise
     from assistant.evaluation.report import elo_table, report_run, summarize
@@ -227,6 +226,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from assistant.jobs.export import tolerance_for as export_tolerance
     from assistant.jobs.router import eval_router, train_router
     from assistant.jobs.sweep import sweep_data
+    from assistant.jobs.synth import synthesize
     from assistant.jobs.train import train
     from assistant.models.adapters import AdapterInfo, get_adapter, list_adapters
     from assistant.routing import show_router

@@ -31,7 +31,9 @@ DataCorpus = Annotated[str | None, typer.Option("--corpus", "-c", help="Only thi
 def synth(
     corpus: Annotated[str, typer.Option("--corpus", "-c", help="The prepared corpus to write questions for (e.g. filings).")],
     domain: Annotated[str | None, typer.Option("--domain", "-d", help="The corpus's domain (checked; default: its recipe's).")] = None,
-    method: Annotated[str, typer.Option("--method", "-m", help="tables: questions from the PDF pages' tables, no model.")] = "tables",
+    method: Annotated[str, typer.Option("--method", "-m", help="tables: questions from the PDF pages' tables, no model; llm: the configured model writes a question per passage, kept when the passage supports its answer.")] = "tables",
+    model: Annotated[str | None, typer.Option("--model", help="llm: a named model of config `models:` (default: the domain's own).")] = None,
+    sample: Annotated[int, typer.Option("--sample", help="llm: documents to ask about (one passage each).")] = 200,
     limit: Annotated[int | None, typer.Option("--limit", "-n", help="At most this many questions (train and test in proportion).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the document split and of --limit's sample.")] = 0,
     test_share: Annotated[float, typer.Option("--test-share", help="Share of the questions (whole documents) held out for test.")] = 0.3,
@@ -39,14 +41,14 @@ def synth(
 ) -> None:
     """Write a QA set (train/test split by document) for a corpus that has none; re-run to resume."""
     report = api.synthesize(corpus, load_config(), domain=domain, method=method, limit=limit, seed=seed,
-                            test_share=test_share, progress=not quiet)
+                            test_share=test_share, progress=not quiet, model=model, sample=sample)
     out.print(report.summary(), highlight=False, markup=False)
     for reason, n in report.problems.items():
         some = report.examples.get(reason, [])
         err.print(f"  {reason}: {n}" + (f", e.g. {some[0]}" if some else ""), highlight=False, markup=False)
     for item in report.sample:
-        out.print(f"  e.g. [{item.split}] {item.question} -> {item.answer} ({item.metadata['file']}, page "
-                  f"{item.metadata['page']})", highlight=False, markup=False)
+        where = item.metadata.get("locator") or f"{item.metadata['file']}, page {item.metadata['page']}"
+        out.print(f"  e.g. [{item.split}] {item.question} -> {item.answer} ({where})", highlight=False, markup=False)
 
 
 # --- check ----------------------------------------------------------------------------------------

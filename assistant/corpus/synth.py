@@ -7,7 +7,9 @@
     print(report.summary())
 
 Method `tables` (`assistant.corpus.synth_tables`) reads the tables of the corpus's PDF pages with
-pdfplumber and asks for their cells; the page is the gold evidence. The records are deduplicated (a
+pdfplumber and asks for their cells; the page is the gold evidence. Method `llm` (`synth_llm`) has a model
+write a question and answer about one passage of each sampled document (any corpus), kept when the passage
+supports the answer; the document is the gold evidence and the model is named in every question. The records are deduplicated (a
 question asked twice with different answers is dropped), split into train and test by document (no
 document in both), the train questions checked against every test question of the domain with the
 project's leakage check (`assistant.corpus.leakage`, at `training.leakage_threshold`), and written as
@@ -37,13 +39,13 @@ from assistant.corpus.loaders import progress_bar
 from assistant.corpus.loaders.pdf import cpu_count
 from assistant.corpus.recipes import corpora_for, get_recipe
 from assistant.corpus.store import corpus_dir, corpus_manifest, is_prepared, is_stale, load_documents, load_qa
+from assistant.corpus.synth_llm import Ask, llm_records
 from assistant.corpus.synth_split import dedupe, existing_qa, limit_items, split_by_document, write_split
 from assistant.corpus.synth_tables import Problems, table_page, tables_task
 from assistant.errors import InputError, NotFoundError
 from assistant.types import QAItem, Split
 
-METHODS = ("tables",)
-PLANNED = ("llm",)
+METHODS = ("tables", "llm")
 CACHE_VERSION = 1
 PAGES_PER_TASK = 12
 # reasons the files loader skips a PDF for, and the words of its warning (assistant.corpus.loaders.files)
@@ -87,8 +89,10 @@ class SynthReport:
         dropped = ", ".join(f"{n} {k}" for k, n in sorted(self.dropped.items()) if n)
         return (
             f"{self.corpus} ({self.domain}): synthesised {self.n_train} train / {self.n_test} test questions "
-            f"with method '{self.method}' from {self.n_tables} tables on {self.n_pages_read} of {self.n_pages} "
-            f"pages of {self.n_documents} documents" + (f"; dropped {dropped}" if dropped else "")
+            f"with method '{self.method}' from " + (f"{self.n_tables} tables on " if self.method == "tables" else
+                                                    f"a passage each ({self.n_pages_read_now} asked now) of ")
+            + f"{self.n_pages_read} of {self.n_pages} pages of {self.n_documents} documents"
+            + (f"; dropped {dropped}" if dropped else "")
             + resumed + f" [{self.seconds:.1f} s{speed}] -> {self.path}"
         )
 
@@ -97,8 +101,6 @@ def _check(corpus: str, config: Config, domain: str | None, method: str, test_sh
     recipe = get_recipe(corpus, config)
     if domain is not None and recipe.domain != domain:
         raise InputError(f"corpus '{corpus}' belongs to domain '{recipe.domain}', not '{domain}'")
-    if method in PLANNED:
-        raise InputError(f"method '{method}' is not available yet; use --method tables")
     if method not in METHODS:
         raise NotFoundError(f"unknown method '{method}' (known: {', '.join(METHODS)})")
     if not 0.0 < test_share < 1.0:
@@ -284,7 +286,21 @@ def _records(corpus: str, config: Config, manifest: dict[str, Any], method: str,
     return records
 
 
-def _item(corpus: str, record: dict[str, Any], split: Split, method: str) -> QAItem:
+def _llm_item(corpus: str, record: dict[str, Any], split: Split, model: str) -> QAItem:
+    meta = record["meta"]
+    return QAItem(
+        id=f"{corpus}:synth-llm:{record['doc_id']}:c{record['span'][0]}", corpus=corpus, question=record["question"],
+        answer=record["answer"], split=split, answer_type="span", doc_ids=(record["doc_id"],),
+        metadata={"synthesised": "llm", "method": "llm", "model": model, "answer_raw": record["answer"], "scale": "",
+                  "answer_from": "passage", "document": record["document"], "file": meta.get("file"),
+                  "company": meta.get("company"), "year": meta.get("year"), "page": record["page"],
+                  "chunk": list(record["span"]), "locator": record["locator"]},
+    )
+
+
+def _item(corpus: str, record: dict[str, Any], split: Split, method: str, model: str | None = None) -> QAItem:
+    if method == "llm":
+        return _llm_item(corpus, record, split, model or "")
     meta = record["meta"]
     return QAItem(
         id=f"{corpus}:synth-{method}:{record['document']}:p{record['page']}:t{record['table']}"
@@ -304,8 +320,10 @@ def _item(corpus: str, record: dict[str, Any], split: Split, method: str) -> QAI
 
 def synthesize(corpus: str, config: Config, *, domain: str | None = None, method: str = "tables",
                limit: int | None = None, seed: int = 0, test_share: float = 0.3, progress: bool = True,
-               workers: int | None = None) -> SynthReport:
-    """Write a synthesised QA split for `corpus` (see the module docstring); returns what it did."""
+               workers: int | None = None, ask: Ask | None = None, model: str | None = None,
+               sample: int = 200) -> SynthReport:
+    """Write a synthesised QA split for `corpus` (see the module docstring); returns what it did. Method
+    `llm` asks `ask` (the model named `model`) about one passage of each of `sample` documents."""
     start = time.perf_counter()
     manifest = _check(corpus, config, domain, method, test_share)
     if limit is not None and limit < 2:
@@ -313,14 +331,24 @@ def synthesize(corpus: str, config: Config, *, domain: str | None = None, method
     recipe = get_recipe(corpus, config)
     report = SynthReport(corpus, recipe.domain, method, corpus_dir(corpus, config))
     problems = Problems()
-    records = _records(corpus, config, manifest, method, problems, report, progress, workers)
+    if method == "llm":
+        if ask is None or not model:
+            raise InputError("method 'llm' needs a model to ask: use `assistant data synth` (the configured model)")
+        docs = list(load_documents(corpus, config))
+        records, counts, said, asked = llm_records(docs, ask, model=model, seed=seed, sample=sample, progress=progress,
+                                                   cache=corpus_dir(corpus, config) / ".synth" / "llm.jsonl")
+        problems.merge(dict(counts), said)
+        report.n_documents, report.n_pages = len({d.metadata.get("document") or d.id for d in docs}), len(docs)
+        report.n_pages_read, report.n_pages_read_now = min(sample, len(docs)), asked
+    else:
+        records = _records(corpus, config, manifest, method, problems, report, progress, workers)
     report.n_records = len(records)
     records, dropped, examples = dedupe(records)
     for reason, some in examples.items():
         problems.merge({}, {reason: some})
     per_doc = Counter(r["document"] for r in records)
     test_docs = split_by_document(dict(per_doc), test_share=test_share, seed=seed, corpus=corpus)
-    items = [_item(corpus, r, "test" if r["document"] in test_docs else "train", method) for r in records]
+    items = [_item(corpus, r, "test" if r["document"] in test_docs else "train", method, model) for r in records]
     # the leakage check: against this split's test questions and those of the domain's other corpora
     others = [q for name in corpora_for(recipe.domain, config) if name != corpus and is_prepared(name, config)
               for q in load_qa(name, config, "test")]
@@ -344,7 +372,7 @@ def synthesize(corpus: str, config: Config, *, domain: str | None = None, method
     step = max(1, len(items) // 5)
     report.sample = items[::step][:5]
     write_split(corpus, config, items, {
-        "method": method, "model": None, "seed": seed, "test_share": test_share, "limit": limit,
+        "method": method, "model": model if method == "llm" else None, "seed": seed, "test_share": test_share, "limit": limit,
         "leakage_threshold": config.training.leakage_threshold, "train_documents": report.train_documents,
         "test_documents": report.test_documents,
         "counts": {"records": report.n_records, "train": report.n_train, "test": report.n_test,

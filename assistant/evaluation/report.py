@@ -171,6 +171,9 @@ def write_report(
         f"- strategies: {', '.join(_text(s.strategy) for s in summaries) or 'none'}",
         f"- questions: {len({r.item_id for r in records})} from {', '.join(map(_text, corpora)) or 'no corpus'}"
         f" (their test splits; limit {run.limit if run.limit is not None else 'none'}, seed {run.seed})",
+        *(f"- questions of `{_text(c)}` were synthesised from its documents, not written by people: `assistant data "
+          f"synth --method {_text(str(m.get('method')))}` ({_text(str(m.get('model') or 'no model: table cells'))}, "
+          f"seed {m.get('seed')})" for c, m in run.meta.get("synthesised", {}).items()),
         f"- machine: {_text(str(run.made_with.machine or 'unknown'))}",
         f"- created: {info['created']}, status: {run.status}",
         f"- cost basis: ${usd_per_hour:.2f} per machine-hour",

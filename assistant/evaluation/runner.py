@@ -208,6 +208,14 @@ def answer_item(assistant: Assistant, spec: str, item: QAItem, run_id: str, conf
     return record
 
 
+def synthesised(corpora: Sequence[str], config: Config) -> dict[str, dict[str, Any]]:
+    """How the questions of each of `corpora` that `assistant data synth` wrote were made (method, model, seed)."""
+    from assistant.corpus import corpus_manifest
+
+    made = {c: corpus_manifest(c, config).get("synthesised") or {} for c in corpora}
+    return {c: {k: m.get(k) for k in ("method", "model", "seed", "at")} for c, m in made.items() if m}
+
+
 def evaluate(
     domain: str,
     strategies: Sequence[str] | str,
@@ -260,6 +268,8 @@ def evaluate(
     named = {m: e for m, e in engines.items() if m is not None}
     if named:
         store.update_meta(run.run_id, engines=run.meta.get("engines", {}) | named)
+    if synth := synthesised(list(dict.fromkeys(i.corpus for i in items)), config):  # the report says so
+        store.update_meta(run.run_id, synthesised=synth)
     done = store.done(run.run_id)
     log(f"run {run.run_id}: {len(items)} questions x {len(specs)} strategies ({', '.join(specs)})")
     for spec in specs:

@@ -212,7 +212,7 @@ def test_cli(filings: Config, tmp_path: Path) -> None:
     assert "mine (finance): synthesised" in result.stdout and "e.g. [" in result.stdout
     assert "pdf_without_tables: 1" in result.output
     for args, message in [
-        (["--corpus", "mine", "--method", "llm"], "not available yet"),
+        (["--corpus", "mine", "--method", "llm", "--model", "nope"], "unknown model 'nope'"),
         (["--corpus", "mine", "--method", "magic"], "unknown method 'magic'"),
         (["--corpus", "mine", "--domain", "medical"], "belongs to domain 'finance'"),
         (["--corpus", "nope"], "unknown corpus 'nope'"),

@@ -192,7 +192,12 @@ def test_write_report(tmp_path: Path) -> None:
     assert md.count("\n**wrong**\n") == 1 and md.count("> **Q**") == 2 + 2 + 1 + 1 + 1 + 2  # rag 2+2, bad 1+1+1+2
     for name in ("accuracy.png", "accuracy_latency.png", "errors.png"):
         assert f"]({name})" in md
-    assert "data_size.png" not in md
+    assert "data_size.png" not in md and "synthesised" not in md
+
+    made = {"filings": {"method": "llm", "model": "SmolLM2-135M (llamacpp)", "seed": 0}}
+    md = write_report(make_run(meta={"synthesised": made}), planted(), out).read_text()
+    assert ("- questions of `filings` were synthesised from its documents, not written by people: `assistant data "
+            "synth --method llm` (SmolLM2-135M (llamacpp), seed 0)") in md
 
 
 def test_write_report_with_sweep(tmp_path: Path) -> None:
