@@ -6,8 +6,9 @@
 
 Each rung is evaluated on the same seeded questions, in one run (so `--run RUN_ID` resumes it). A rung
 "gains" when its accuracy beats the best so far by `evaluation.min_gain`; after `evaluation.patience`
-rungs in a row without a gain the remaining prompting rungs (few-shot, CoT) are skipped. The rungs the
-verdict compares (RAG, adapter, RAG + adapter) are always climbed: "RAG or finetune?" needs both measured. The recommendation is
+rungs in a row without a gain the remaining prompting rungs (few-shot, CoT) are skipped. The domain's base
+rung (after the named models' rungs, it may follow misses) and the rungs the verdict compares (RAG, adapter,
+RAG + adapter) are always climbed: "RAG or finetune?" needs both measured. The recommendation is
 the cheapest evaluated rung whose accuracy is within `min_gain` of the best one: accuracy first, then
 cost, as a practitioner would choose. Adapter rungs use the domain's trained adapters (`assistant
 adapters list`): an SFT adapter for "adapter", one trained `--with-context` (else the SFT one) for "both".
@@ -27,7 +28,8 @@ from assistant.evaluation.runner import Log, evaluate, log_stderr
 from assistant.evaluation.store import RunStore
 from assistant.evaluation.summary import StrategySummary, summarize
 
-VERDICT_RUNGS = ("rag", "adapter", "rag+adapter")  # never skipped by patience
+VERDICT_RUNGS = ("rag", "adapter", "rag+adapter")
+NEVER_SKIPPED = ("base", *VERDICT_RUNGS)  # by patience: the baseline, and what the verdict compares
 
 
 def _num(value: float | None, digits: int) -> str:
@@ -126,7 +128,7 @@ def advise(
         if note:
             advice.rungs.append(Rung(spec, "unavailable", note=note))
             continue
-        if misses >= cfg.patience and spec.partition(":")[0] not in VERDICT_RUNGS and "@" not in spec:
+        if misses >= cfg.patience and spec.partition(":")[0] not in NEVER_SKIPPED and "@" not in spec:
             advice.rungs.append(Rung(spec, "skipped", note=f"no gain in the last {cfg.patience} rungs"))
             continue
         log(f"rung {spec} ...")

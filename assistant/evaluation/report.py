@@ -88,6 +88,14 @@ def _results(summaries: Sequence[StrategySummary], k: int) -> list[str]:
     return _table(header, rows)
 
 
+def _evidence(summaries: Sequence[StrategySummary]) -> list[str]:
+    """A line on where the retrieval rungs' quoted evidence comes from, when the questions have gold documents."""
+    shares = [f"{_text(s.strategy)} {s.evidence_gold:.3f} (n={s.evidence_n})" for s in summaries
+              if s.evidence_gold is not None]
+    return ["", "Evidence from a gold document (of the answers quoting evidence from a source they cite, the share "
+                "quoting a gold one): " + ", ".join(shares) + "."] if shares else []
+
+
 def _corpora(records: Sequence[Record], summaries: Sequence[StrategySummary]) -> list[str]:
     sizes = {c: len({r.item_id for r in rs}) for c, rs in group_by(records, "corpus").items()}
     header = ["strategy", *(f"{_text(c)} (n={n})" for c, n in sizes.items())]
@@ -185,7 +193,7 @@ def write_report(
               "generated acc. is the share of label questions whose generated text parses to the gold label; "
               "R@5 and MRR are over questions with gold documents; $/1k is the machine cost of 1000 questions "
               "at the mean latency (for a named model with a price per token: the price of its tokens). "
-              "A rung `strategy@name` ran on the named model.",
+              "A rung `strategy@name` ran on the named model.", *_evidence(summaries),
               "", "## Accuracy by corpus", "", *_corpora(records, summaries),
               "", "## Elo", "", *_elo(records, votes)]
     if sweep is not None:

@@ -198,6 +198,7 @@ def answer_item(assistant: Assistant, spec: str, item: QAItem, run_id: str, conf
     if answer.sources:  # the numbers and years no source shows (assistant.strategies.checks), and the share shown
         record.extra["unsupported"] = [c.claim for c in answer.checks if not c.supported]
         record.extra["grounded"] = answer.grounded
+        record.extra["evidence_ids"] = list(dict.fromkeys(e.doc_id for e in answer.evidence if e.cited))
     verdict = score_item(item, answer.text, record.scored, config.evaluation)
     record.parsed, record.correct, record.em, record.f1 = verdict.parsed, verdict.correct, verdict.em, verdict.f1
     if verdict.derivation:

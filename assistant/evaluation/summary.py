@@ -49,6 +49,9 @@ class StrategySummary:
     cost_per_1000: float | None = None
     errors: dict[str, int] = field(default_factory=dict)
     by_corpus: dict[str, float] = field(default_factory=dict)
+    # of the answers that quote evidence from a source they cite: the share quoting a gold document
+    evidence_gold: float | None = None
+    evidence_n: int = 0
 
 
 def group_by(records: Sequence[Record], key: str) -> dict[str, list[Record]]:
@@ -86,6 +89,7 @@ def _summarize_one(strategy: str, records: Sequence[Record], usd_per_hour: float
     acc, low, high = bootstrap_ci([float(r.correct) for r in records], seed=0)
     f1_macro, generated = _label_scores([r for r in records if r.answer_type == "label"])
     retrieved = [r for r in records if r.retrieved_ids and r.gold_ids]
+    quoted = [r for r in records if r.extra.get("evidence_ids") and r.gold_ids]
     timed = [r.latency for r in records if r.latency > 0]
     mean_latency = _mean(timed)
     priced = [float(r.extra["usd"]) for r in records if "usd" in r.extra]
@@ -114,6 +118,8 @@ def _summarize_one(strategy: str, records: Sequence[Record], usd_per_hour: float
         cost_per_1000=cost,
         errors={b: errors[b] for b in BUCKETS if b in errors},
         by_corpus={c: fmean(float(r.correct) for r in rs) for c, rs in group_by(records, "corpus").items()},
+        evidence_gold=_mean([float(bool(set(r.extra["evidence_ids"]) & set(r.gold_ids))) for r in quoted]),
+        evidence_n=len(quoted),
     )
 
 

@@ -41,6 +41,7 @@ def test_modes_are_rungs_recorded_per_record_and_leave_labels_alone(eval_config:
         assert not r.error, r
         assert r.extra["answer_mode"] == {"rag": "auto", "rag/extractive": "extractive", "rag/generate": "generate"}[r.strategy]
         assert "unsupported" in r.extra and "grounded" in r.extra
+        assert set(r.extra["evidence_ids"]) <= set(r.retrieved_ids)  # the documents its quotes come from
         if r.answer_type == "label":  # generated in every mode, judged by the same option scores
             plain = by[("rag/generate", r.item_id)]
             assert r.extra["answered_with"] == ("generated" if r.strategy == "rag/generate" else "generated (closed labels)")

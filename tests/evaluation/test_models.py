@@ -83,6 +83,7 @@ def test_advise_tries_the_existing_models_first(eval_config: Config) -> None:
     advice = advise(DOMAIN, config, limit=3, progress=False, log=lambda m: None, models=["priced"])
     evaluated = [r.strategy for r in advice.rungs if r.status == "evaluated"]
     assert evaluated[:3] == ["base@priced", "fewshot:3@priced", "rag@priced"]  # never skipped by patience
+    assert "base" in evaluated  # nor is the domain's own baseline, whatever the misses before it
     assert advice.recommended in evaluated
 
 

@@ -194,6 +194,13 @@ def test_write_report(tmp_path: Path) -> None:
         assert f"]({name})" in md
     assert "data_size.png" not in md and "synthesised" not in md
 
+    assert "Evidence from a gold document" not in md  # no record quoted evidence
+    quoted = [rec("rag", i, True, gold_ids=[f"g{i}"], retrieved_ids=[f"g{i}", "x"],
+                  extra={"evidence_ids": [f"g{i}" if i < 3 else "x"]}) for i in range(4)]
+    summary = summarize(quoted)[0]
+    assert (summary.evidence_gold, summary.evidence_n) == (0.75, 4)
+    assert "rag 0.750 (n=4)." in write_report(make_run(), quoted, out).read_text()
+
     made = {"filings": {"method": "llm", "model": "SmolLM2-135M (llamacpp)", "seed": 0}}
     md = write_report(make_run(meta={"synthesised": made}), planted(), out).read_text()
     assert ("- questions of `filings` were synthesised from its documents, not written by people: `assistant data "
