@@ -35,6 +35,8 @@ SYSTEM = ("You write exam questions about documents. Use only the passage you ar
           "copied from the passage.")
 _PAIR = re.compile(r"question\s*[:\-]\s*(?P<q>.+?)\s*\n+\s*(?:\*\*)?answer\s*[:\-]\s*(?P<a>[^\n]+)", re.I | re.S)
 _WORD = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*%?")
+# a question that points at the text it was written from cannot be asked of an index ("What is the passage about?")
+_POINTS_AT_TEXT = re.compile(r"\b(?:th(?:e|is) (?:passage|text|excerpt|paragraph|document|article)|this study)\b", re.I)
 
 
 def passages(text: str) -> list[tuple[int, int]]:
@@ -74,14 +76,16 @@ def _words(text: str) -> list[str]:
 
 
 def problem(question: str, answer: str, passage: str) -> str | None:
-    """Why a pair is filtered out, or None to keep it: lengths, a question that is not one or that holds
-    its answer, an answer the passage does not support (word for word, or SUPPORT of its words with every
+    """Why a pair is filtered out, or None to keep it: lengths, a question that is not one, that points at
+    its passage ("this passage", "this study") or that holds its answer, an answer the passage does not support (word for word, or SUPPORT of its words with every
     number among them)."""
     q_words, a_words, p_words = _words(question), _words(answer), set(_words(passage))
     if not QUESTION_WORDS[0] <= len(question.split()) <= QUESTION_WORDS[1]:
         return "question_length"
     if not question.rstrip().endswith("?"):
         return "not_a_question"
+    if _POINTS_AT_TEXT.search(question):
+        return "not_self_contained"
     if not a_words or not ANSWER_WORDS[0] <= len(answer.split()) <= ANSWER_WORDS[1]:
         return "answer_length"
     flat_answer, flat_passage = " ".join(a_words), " ".join(_words(passage))
