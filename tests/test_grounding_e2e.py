@@ -37,7 +37,8 @@ class Reply:
 @pytest.fixture(scope="module")
 def boeing(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterator[tuple[StrategyContext, Prepared]]:
     """Boeing's 2022 10-K prepared, its pages that speak of revenue indexed, and the question prepared by the
-    RAG strategy with real retrieval (dense: the "Total revenues 66,608" pages rank first)."""
+    RAG strategy with real retrieval (hybrid, top 10: the "Total revenues 66,608" pages are among them; with
+    each page's context in its chunks, the MD&A's revenue pages rank beside them)."""
     home = tmp_path_factory.mktemp("grounding-e2e")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ASSISTANT_HOME", str(home))
@@ -50,7 +51,7 @@ def boeing(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Itera
         build_index("finance", config, documents=pages, corpora=["filings"], progress=False)
         retriever = Retriever.open("finance", config)
         ctx = StrategyContext(config, config.domain("finance"), lambda: FakeGenerator(), lambda: retriever)
-        prepared = get_strategy("rag").prepare(ctx, QUESTION, AskOptions(mode="dense", top_k=5))
+        prepared = get_strategy("rag").prepare(ctx, QUESTION, AskOptions(top_k=10, answer_mode="generate"))
         yield ctx, prepared
 
 
