@@ -201,7 +201,7 @@ def _sync(
 
     try:
         for group in _groups(todo):
-            chunks = chunk_documents(group, splitter, config.chunking)
+            chunks = chunk_documents(group, splitter, config.chunking, embedder.tokenize)
             # A running estimate of the total from characters per chunk so far, so the bar shows an ETA.
             done_chars += sum(len(d.text) + len(d.title) for d in group)
             so_far = embedded + len(chunks)

@@ -2,7 +2,7 @@
 
     from assistant.index.chunking import make_splitter, chunk_documents
     splitter = make_splitter(config.chunking, embedder.tokenize)
-    chunks = chunk_documents(docs, splitter, config.chunking)   # [Chunk(id="doc#0", text=..., embed_text=...)]
+    chunks = chunk_documents(docs, splitter, config.chunking, embedder.tokenize)   # [Chunk(id="doc#0", ...)]
 
 A chunk is embedded (and BM25-indexed) as its header followed by the chunk text. The header is the
 document's title and, with `chunking.context` (the default), the document's `context` metadata: for a
@@ -119,10 +119,9 @@ def blocks(text: str) -> list[tuple[bool, str]]:
     return out
 
 
-def _table_pieces(table: str, splitter: Any, limit: int) -> list[str]:
+def _table_pieces(table: str, tokenize: Callable[[str], list[Any]], limit: int) -> list[str]:
     """A table cut between rows into pieces of at most `limit` tokens, the lines above its first row
     (title, units) and a first row of years (column headings) repeated on each; one piece when it fits."""
-    tokenize = splitter._tokenizer
     if len(tokenize(table)) <= limit:
         return [table]
     lines = table.split("\n")
@@ -144,14 +143,15 @@ def _table_pieces(table: str, splitter: Any, limit: int) -> list[str]:
     return pieces
 
 
-def split_document(doc: Document, splitter: Any, chunking: ChunkingConfig) -> list[str]:
-    """The texts of `doc`'s chunks, in order (see the module docstring)."""
+def split_document(doc: Document, splitter: Any, chunking: ChunkingConfig,
+                   tokenize: Callable[[str], list[Any]]) -> list[str]:
+    """The texts of `doc`'s chunks, in order (see the module docstring); `tokenize`: the splitter's."""
     header = header_of(doc, chunking)
     parts = blocks(doc.text) if chunking.whole_tables else [(False, doc.text)]
     texts: list[str] = []
     for table, text in parts:
         if table:
-            texts += _table_pieces(text, splitter, chunking.max_table_tokens)
+            texts += _table_pieces(text, tokenize, chunking.max_table_tokens)
         else:
             texts += [t for t in splitter.split_text_metadata_aware(text, header) if t.strip()]
     return texts
@@ -172,12 +172,13 @@ def chunk_metadata(doc: Document, index: int, n_chunks: int, header: str) -> dic
     }
 
 
-def chunk_documents(docs: Sequence[Document], splitter: Any, chunking: ChunkingConfig) -> list[Chunk]:
-    """All chunks of `docs`, in document order."""
+def chunk_documents(docs: Sequence[Document], splitter: Any, chunking: ChunkingConfig,
+                    tokenize: Callable[[str], list[Any]]) -> list[Chunk]:
+    """All chunks of `docs`, in document order (`splitter` from make_splitter with the same `tokenize`)."""
     chunks = []
     for doc in docs:
         header = header_of(doc, chunking)
-        texts = split_document(doc, splitter, chunking)
+        texts = split_document(doc, splitter, chunking, tokenize)
         chunks += [Chunk(f"{doc.id}#{i}", text, embed_text(header, text), chunk_metadata(doc, i, len(texts), header))
                    for i, text in enumerate(texts)]
     return chunks

@@ -40,7 +40,7 @@ def test_rows_and_blocks() -> None:
 def _chunks(chunking: ChunkingConfig, config: Config, text: str = PAGE, **meta: str) -> list:
     embedder = load_embedder(config.embedding)
     doc = Document(id="f:p1", corpus="filings", title="ACME 2022 10K — page 1", text=text, metadata=dict(meta))
-    return chunk_documents([doc], make_splitter(chunking, embedder.tokenize), chunking)
+    return chunk_documents([doc], make_splitter(chunking, embedder.tokenize), chunking, embedder.tokenize)
 
 
 def test_a_table_is_one_chunk_and_a_long_one_is_cut_between_rows(config: Config) -> None:
