@@ -23,6 +23,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from assistant.text import squash
 from assistant.types import MetaValue
 
 MAX_WORDS = 4  # the longest run of words a company name is looked for in
@@ -31,9 +32,6 @@ _WORD = re.compile(r"[A-Za-z0-9&]+(?:[’'][A-Za-z]+)?")
 _YEAR = re.compile(r"\b(?:FY\s?)?((?:19|20)\d{2})\b", re.IGNORECASE)
 
 
-def _squash(text: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", text.lower())
-
 
 def _words(question: str) -> list[str]:
     return [re.sub(r"[’']s$", "", w) for w in _WORD.findall(question)]
@@ -41,17 +39,17 @@ def _words(question: str) -> list[str]:
 
 def companies_named(question: str, companies: Sequence[str]) -> list[str]:
     """The `companies` values the question names (see the module docstring), in the index's order."""
-    keys = {_squash(c): c for c in companies if _squash(c)}
+    keys = {squash(c): c for c in companies if squash(c)}
     words = _words(question)
     found: set[str] = set()
     for i in range(len(words)):
         for n in range(1, MAX_WORDS + 1):
-            key = _squash("".join(words[i:i + n]))
+            key = squash("".join(words[i:i + n]))
             if key in keys:
                 found.add(keys[key])
     for word in words:
         if len(word) >= 3 and word[0].isupper():
-            starts = [c for k, c in keys.items() if k.startswith(_squash(word)) and k != _squash(word)]
+            starts = [c for k, c in keys.items() if k.startswith(squash(word)) and k != squash(word)]
             if len(starts) == 1:
                 found.add(starts[0])
     return [c for c in companies if c in found]

@@ -24,9 +24,15 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
+def squash(text: str) -> str:
+    """`text` as lower-case ASCII letters and digits only: how names are compared ("Johnson & Johnson's"
+    against the file name's JOHNSON_JOHNSON, "THE BOEING COMPANY" against BOEING)."""
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
 def terms(text: str) -> list[str]:
     """The lower-cased terms of `text`: ASCII words that keep inner '-', '.' and a final '%'."""
     return _TERM.findall(text.lower())
 
 
-__all__ = ["terms", "words"]
+__all__ = ["squash", "terms", "words"]

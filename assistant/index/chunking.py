@@ -143,10 +143,10 @@ def _table_pieces(table: str, tokenize: Callable[[str], list[Any]], limit: int) 
     return pieces
 
 
-def split_document(doc: Document, splitter: Any, chunking: ChunkingConfig,
+def split_document(doc: Document, header: str, splitter: Any, chunking: ChunkingConfig,
                    tokenize: Callable[[str], list[Any]]) -> list[str]:
-    """The texts of `doc`'s chunks, in order (see the module docstring); `tokenize`: the splitter's."""
-    header = header_of(doc, chunking)
+    """The texts of `doc`'s chunks, in order, each to be searched after `header` (see the module docstring);
+    `tokenize`: the splitter's."""
     parts = blocks(doc.text) if chunking.whole_tables else [(False, doc.text)]
     texts: list[str] = []
     for table, text in parts:
@@ -178,7 +178,7 @@ def chunk_documents(docs: Sequence[Document], splitter: Any, chunking: ChunkingC
     chunks = []
     for doc in docs:
         header = header_of(doc, chunking)
-        texts = split_document(doc, splitter, chunking, tokenize)
+        texts = split_document(doc, header, splitter, chunking, tokenize)
         chunks += [Chunk(f"{doc.id}#{i}", text, embed_text(header, text), chunk_metadata(doc, i, len(texts), header))
                    for i, text in enumerate(texts)]
     return chunks

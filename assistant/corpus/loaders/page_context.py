@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
+from assistant.text import squash
 from assistant.types import MetaValue
 
 KINDS = {"10K": "Form 10-K annual report", "10-K": "Form 10-K annual report", "10Q": "Form 10-Q quarterly report",
@@ -37,9 +38,6 @@ _UNITS = re.compile(r"\(\s*(?:\$|dollars|amounts|in|u\.s\.)?[^()\n]{0,20}?\b(tho
 _RUNNING_HEAD = re.compile(r"^(?:table of contents|index|back to contents|\d+|page \d+)$", re.IGNORECASE)
 
 
-def _squash(text: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", text.lower())
-
 
 def registrant(texts: Sequence[str | None], company: str = "") -> str:
     """The issuer's name as the first pages state it, or "": the line above "(Exact name of registrant ...)",
@@ -51,7 +49,7 @@ def registrant(texts: Sequence[str | None], company: str = "") -> str:
                 above = [x for x in lines[:i] if x]
                 if above and len(above[-1]) <= MAX_HEADING:
                     return " ".join(re.split(r"\s{2,}", above[-1])[0].split())
-    key = _squash(company)
+    key = squash(company)
     for lines in pages if key else []:
         for line in lines:
             words = re.split(r"\s{2,}", line)[0].split()
@@ -59,9 +57,9 @@ def registrant(texts: Sequence[str | None], company: str = "") -> str:
                 continue
             first = 1 if words and words[0].lower() == "the" else 0
             for n in range(first + 1, len(words) + 1):
-                squashed = _squash(" ".join(words[first:n]))
+                squashed = squash(" ".join(words[first:n]))
                 if squashed == key:
-                    while n < len(words) and _squash(words[n]) in SUFFIXES:
+                    while n < len(words) and squash(words[n]) in SUFFIXES:
                         n += 1
                     name = " ".join(words[:n])
                     if n > 1 or name.isupper():
