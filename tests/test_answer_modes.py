@@ -13,7 +13,7 @@ from assistant.errors import ConfigError
 from assistant.evaluation.tasks import score_item
 from assistant.strategies import AskOptions, StrategyContext, get_strategy
 from assistant.strategies.derive import derive_cell
-from assistant.strategies.extract import display_value, extract_cell
+from assistant.strategies.extract import display_value, extract_cell, negative
 from assistant.strategies.modes import extractive_answer
 from assistant.strategies.tables import read_tables
 from assistant.types import QAItem, Source
@@ -74,11 +74,14 @@ def test_tables_in_columns_and_markdown_are_read_with_headers_rows_and_spans() -
     assert k.headers == ("2019 $'000", "2018 $'000") and k.rows[0].section == "Current"
 
 
-def test_cells_are_answered_as_numbers_a_reader_and_the_metric_read() -> None:
-    assert display_value("(3.1)") == ("-3.1", False)
-    assert display_value("$(77,328)") == ("-$77,328", False)
+def test_cells_are_answered_as_the_table_writes_them() -> None:
+    # a negative keeps the parentheses a filing writes it with (and the TAT-QA gold spans keep)
+    assert display_value("(3.1)") == ("(3.1)", False)
+    assert display_value("$(77,328)") == ("$(77,328)", False) and display_value("$ (77,328)") == ("$(77,328)", False)
+    assert display_value("-3.1") == ("-3.1", False)
     assert display_value("$ 6,577") == ("$6,577", False)
-    assert display_value("(15)%") == ("-15%", True)
+    assert display_value("(15)%") == ("(15)%", True)
+    assert negative("(3.1)") and negative("$(77,328)") and negative("-3.1") and not negative("$6,577")
     assert display_value("—") is None and display_value("") is None
 
 
@@ -87,10 +90,10 @@ def test_the_cell_at_the_named_row_and_year_with_the_page_scale() -> None:
     sources = [src(1, "Unrelated text about a pension plan."), src(2, STATEMENT)]
     cell = extract_cell("What was the net loss in 2021?", sources)
     assert cell is not None and (cell.source, cell.row, cell.column) == (2, "Net loss", "2021")
-    assert cell.value == "-4,290 million" and cell.scale == "million"
+    assert cell.value == "(4,290) million" and cell.scale == "million"
     assert extract_cell("What were total revenues in 2020?", sources).value == "58,158 million"  # type: ignore[union-attr]
     # a percentage keeps no scale; a year the table lacks, or a row it lacks, gives no cell
-    assert extract_cell("What was the operating margin in 2022?", sources).value == "-5.3%"  # type: ignore[union-attr]
+    assert extract_cell("What was the operating margin in 2022?", sources).value == "(5.3)%"  # type: ignore[union-attr]
     assert extract_cell("What was the net loss in 2015?", sources) is None
     assert extract_cell("How many employees were there in 2021?", sources) is None
     # the issue's page: Boeing's 2022 revenue is the filing's "66,608" in millions, not the model's "$79,368"
@@ -186,13 +189,31 @@ def test_auto_replaces_a_reply_whose_number_no_source_shows(config: Config) -> N
     assert any("unsupported number '$79,368'" in w for w in plain.warnings)
 
 
+def test_auto_replaces_a_reply_the_table_contradicts(config: Config) -> None:
+    # every number of the reply is on the page, but not the one at the row and year the question names
+    gen = FakeGenerator(reply="The sales and marketing expense in 2017 was $9,571 million [1].")
+    ans = answer_with(get_strategy("rag"), finance(with_mode(config, "auto"), gen, FakeRetriever([src(1, TATQA)])),
+                      "What was the sales and marketing expense in 2017?", AskOptions())
+    assert ans.text.startswith("Answer: 9,184 million [1]") and ans.details["answered_with"] == "table cell"
+    assert ans.warnings[0] == ("the generated answer does not state 9,184 million, the value the table gives; answering "
+                               "with the cell of source [1]'s table (row 'Sales and marketing', column 'July 29, 2017')")
+    assert ans.details["generated_unsupported"] == []
+    # a reply without numbers to a question the table answers is replaced too; one stating the cell bare is kept
+    vague = FakeGenerator(reply="Sales and marketing costs went up [1].")
+    assert answer_with(get_strategy("rag"), finance(with_mode(config, "auto"), vague, FakeRetriever([src(1, TATQA)])),
+                       "What was the sales and marketing expense in 2017?", AskOptions()).text.startswith("Answer: 9,184")
+    bare = FakeGenerator(reply="It was 9,184 [1].")
+    assert answer_with(get_strategy("rag"), finance(with_mode(config, "auto"), bare, FakeRetriever([src(1, TATQA)])),
+                       "What was the sales and marketing expense in 2017?", AskOptions()).text == "It was 9,184 [1]."
+
+
 def test_extractive_generates_nothing_and_a_question_may_ask_its_own_mode(config: Config) -> None:
     gen = FakeGenerator(reply="never used")
     ans = answer_with(get_strategy("rag"), finance(config, gen, FakeRetriever([src(1, STATEMENT)])),
                       "What was the net loss in 2021?", AskOptions(answer_mode="extractive"))
-    assert gen.seen == [] and ans.text.startswith("Answer: -4,290 million [1]") and ans.model == ""
+    assert gen.seen == [] and ans.text.startswith("Answer: (4,290) million [1]") and ans.model == ""
     assert ans.details == {"answer_mode": "extractive", "answered_with": "table cell",
-                           "extracted": {"source": 1, "row": "Net loss", "column": "2021", "value": "-4,290 million",
+                           "extracted": {"source": 1, "row": "Net loss", "column": "2021", "value": "(4,290) million",
                                          "scale": "million"}}
     assert ans.checks and all(c.supported for c in ans.checks)
 

@@ -6,16 +6,19 @@ average across the years it names, or the year in which the row is largest or sm
     cell.value, cell.calculation        # '273 million', '6,332 - 6,059'
 
 The row is found as for a single cell (assistant.strategies.extract.match_rows), the columns by the years:
-- "change" / "difference" / "increase" / "decrease" with two years: the later year's cell minus the earlier's;
-- "percentage change" (also "% change", "growth rate") with two years: (later - earlier) / earlier * 100;
-- "average" over the years named ("from 2017 to 2019": each year of the range); one year named ("the 2019
+- "change" / "increase" / "decrease" with two years: the later year's cell minus the earlier's; "difference":
+  the larger less the smaller (how far apart they are);
+- "percentage change" (also "% change", "growth rate", "change in percent") with two years, or one year and
+  one year ("in 2019": over the year before): (later - earlier) / earlier * 100; a change in one year
+  "compared to the previous year" likewise;
+- "average" over the years named ("from 2017 to 2019", "2017-2019": each year of the range); one year named ("the 2019
   average ...") means that year and the one before, the opening and closing balance of the year;
-- "total" / "sum" of two years named (and no change asked for): their sum;
+- "total" / "sum" of two years named, or of a range of years (and no change asked for): their sum;
 - two years or more named with nothing to compute ("... in 2019 and 2018, respectively"): each year's
-  cell, in the order asked ("$2,515; $1,310");
+  cell, in the order asked ("$2,515; $1,310"; "2019 to 2017 respectively": each year of the range);
 - "which years" with no other number named: the years the row's table has columns for;
-- "in which year ... larger / largest / higher / lower / smaller / less" with no year and no other number
-  named: the year whose cell is the largest (or smallest).
+- "in which year ... larger / largest / higher / lower / smaller / less" with no other number named: the
+  year whose cell is the largest (or smallest), among the years named if any ("between 2018 and 2019").
 The answer states the calculation on its own line ("Calculation: 6,332 - 6,059"), so a reader (and the
 evaluation's arithmetic parser) can redo it; the number it computes is shown by no source, and its check
 says it was computed from the cells (assistant.strategies.modes). Anything else is not derived: None.
@@ -26,35 +29,47 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from assistant.strategies.evidence import words_of
-from assistant.strategies.extract import GENERIC, ExtractedCell, RowMatch, match_rows, year_columns
+from assistant.strategies.extract import (
+    GENERIC,
+    PERCENT_WORD,
+    ExtractedCell,
+    RowMatch,
+    match_rows,
+    negative,
+    table_words,
+    year_columns,
+)
 from assistant.strategies.numbers import quantities
 from assistant.types import Source
 
-_PERCENT = re.compile(r"\bpercent(?:age)?\s+(?:change|increase|decrease|growth|decline)|%\s*change|growth\s+rate", re.I)
+_PERCENT = re.compile(r"\bpercent(?:age)?\s+(?:change|increase|decrease|growth|decline)|%\s*change|growth\s+rate|"
+                      r"\b(?:change|variance|increase|decrease)\s+in\s+(?:percent(?:age)?|%)(?!\s+(?:of|points?)\b)", re.I)
 _CHANGE = re.compile(r"\b(?:change|difference|increase|decrease|decline|growth|grow|grew)\b", re.I)
 _AVERAGE = re.compile(r"\b(?:average|mean)\b", re.I)
 _SUM = re.compile(r"\b(?:total|sum|combined|altogether)\b", re.I)
 _RESPECTIVE = re.compile(r"\brespective(?:ly)?\b", re.I)
 _YEARS = re.compile(r"\b(?:which|what)\s+(?:fiscal\s+|financial\s+)?years\b", re.I)
-_RANGE = re.compile(r"\bfrom\s+(?:fiscal\s+|fy\s*)?(\d{4})\s+(?:to|through|until)\s+(?:fiscal\s+|fy\s*)?(\d{4})\b", re.I)
+_RANGE = re.compile(r"\b(?:from\s+|years\s+|between\s+)?(?:fiscal\s+|fy\s*)?(\d{4})\s*(?:to|through|until|[-–])\s*"
+                    r"(?:fiscal\s+|fy\s*)?(\d{4})\b", re.I)
+_PREVIOUS = re.compile(r"\b(?:previous|prior|preceding|last)\s+(?:fiscal\s+)?year\b|\bfrom\s+the\s+year\s+before\b", re.I)
+_DIFFERENCE = re.compile(r"\bdifference\b", re.I)
 _WHICH = re.compile(r"\b(?:which|what)\s+(?:fiscal\s+|financial\s+)?year\b", re.I)
 _MORE = re.compile(r"\b(?:larger|largest|higher|highest|greater|greatest|more|most|bigger|biggest|maximum)\b", re.I)
 _LESS = re.compile(r"\b(?:smaller|smallest|lower|lowest|less|least|fewer|minimum)\b", re.I)
 # the words that say what to compute, not which row to read
-_OPERATION = frozenset({"change", "difference", "increase", "decrease", "decline", "growth", "grow", "grew", "average",
+OPERATION = frozenset({"change", "difference", "increase", "decrease", "decline", "growth", "grow", "grew", "average",
                         "mean", "sum", "combined", "altogether", "percentage", "percent", "rate", "larger", "largest", "higher", "highest", "greater",
                         "greatest", "more", "most", "smaller", "smallest", "lower", "lowest", "less", "least",
                         "between", "compared", "previou", "prior", "which"})
 
 
-def _plain(value: float) -> str:
+def plain(value: float) -> str:
     """A number for a calculation line: "6,332", "-3.1" in parentheses when negative."""
     text = f"{abs(value):,.4f}".rstrip("0").rstrip(".")
     return f"(-{text})" if value < 0 else text
 
 
-def _rounded(value: float) -> str:
+def rounded(value: float) -> str:
     """A computed answer: two decimals at most, thousands separated ("995,684.5", "-9.03")."""
     text = f"{value:,.2f}".rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text
@@ -65,18 +80,26 @@ def _kind(question: str, years: list[int]) -> tuple[str, list[int]] | None:
     amounts = [q for q in quantities(question) if not q.year]
     if _YEARS.search(question) and not years and not amounts:
         return "years", []
-    if len(years) >= 2 and _RESPECTIVE.search(question):
+    if len(years) >= 2 and _RESPECTIVE.search(question) and not (_RANGE.search(question) and len(years) == 2):
         return "cells", years
-    if _WHICH.search(question) and not years and not amounts:
+    if _WHICH.search(question) and len(years) != 1 and not amounts:  # "(between 2018 and 2019,) which year ..."
         more, less = bool(_MORE.search(question)), bool(_LESS.search(question))
-        return ("max" if more else "min", []) if more != less else None
+        return ("max" if more else "min", years) if more != less else None
+    span = _RANGE.search(question)
+    ranged = [int(y) for y in span.groups()] if span and len(years) == 2 else []
+    if ranged and abs(ranged[1] - ranged[0]) <= 10:  # "from 2017 to 2019", "2017-2019", "2019 to 2017": each year
+        step = 1 if ranged[1] >= ranged[0] else -1
+        ranged = list(range(ranged[0], ranged[1] + step, step))
     if _AVERAGE.search(question):
         if len(years) == 1:
             return "average", [years[0] - 1, years[0]]
-        if (span := _RANGE.search(question)) and len(years) == 2:
-            first, last = sorted(int(y) for y in span.groups())
-            return "average", list(range(first, last + 1)) if last - first <= 10 else sorted(years)
-        return ("average", sorted(years)) if years else None
+        return ("average", sorted(ranged or years)) if years else None
+    if len(years) == 1 and (_PERCENT.search(question) or (_PREVIOUS.search(question) and _CHANGE.search(question))):
+        years = [years[0] - 1, years[0]]  # "the percentage change in ... in 2019", "... compared to the previous year"
+    if len(ranged) > 2 and _RESPECTIVE.search(question):
+        return "cells", ranged
+    if len(ranged) > 2 and _SUM.search(question) and not (_PERCENT.search(question) or _CHANGE.search(question)):
+        return "sum", ranged
     if len(years) > 2 and not (_PERCENT.search(question) or _CHANGE.search(question) or _SUM.search(question)):
         return "cells", years
     if len(years) != 2:
@@ -84,7 +107,7 @@ def _kind(question: str, years: list[int]) -> tuple[str, list[int]] | None:
     if _PERCENT.search(question):
         return "percent", sorted(years)
     if _CHANGE.search(question):
-        return "change", sorted(years)
+        return "difference" if _DIFFERENCE.search(question) else "change", sorted(years)
     if _SUM.search(question):
         return "sum", sorted(years)
     return "cells", years
@@ -98,7 +121,7 @@ def _numbers(match: RowMatch, columns: list[int]) -> list[tuple[float, str, str]
         found = [q for q in quantities(match.row.cells[j].text) if not q.year] if read else []
         if read is None or not found:
             return None
-        value = abs(found[0].value) * (-1 if read[0].startswith("-") else 1)
+        value = abs(found[0].value) * (-1 if negative(read[0]) else 1)
         out.append((value, read[0], read[2]))
     if len({r[1].endswith("%") for r in out}) > 1:
         return None
@@ -119,6 +142,10 @@ def _compute(kind: str, years: list[int], match: RowMatch) -> tuple[str, str, li
     """(answer value, calculation, the columns read) for one row; None when its table lacks a year named."""
     if kind in ("years", "max", "min"):
         per_year = _year_of_columns(match)
+        if years and kind != "years":  # "between 2018 and 2019, which year ...": those years only
+            per_year = {y: j for y, j in per_year.items() if y in years}
+            if len(per_year) != len(years):
+                return None
         if len(per_year) < 2:
             return None
         if kind == "years":
@@ -141,18 +168,21 @@ def _compute(kind: str, years: list[int], match: RowMatch) -> tuple[str, str, li
     if kind == "cells":
         return "; ".join(f"{shown} {scale}".strip() for _, shown, scale in read), "", columns
     unit = f" {scale}" if scale else ("%" if read[0][1].endswith("%") else "")
+    if kind == "difference":  # "the difference between 2018 and 2019": how far apart, the larger less the smaller
+        high, low = max(values), min(values)
+        return f"{rounded(high - low)}{unit}".replace(" %", "%"), f"{plain(high)} - {plain(low)}", columns
     if kind == "change":
-        return f"{_rounded(values[1] - values[0])}{unit}".replace(" %", "%"), f"{_plain(values[1])} - {_plain(values[0])}", columns
+        return f"{rounded(values[1] - values[0])}{unit}".replace(" %", "%"), f"{plain(values[1])} - {plain(values[0])}", columns
     if kind == "percent":
         if values[0] == 0:
             return None
         pct = (values[1] - values[0]) / abs(values[0]) * 100
-        return f"{_rounded(pct)}%", f"({_plain(values[1])} - {_plain(values[0])}) / {_plain(abs(values[0]))} * 100", columns
+        return f"{rounded(pct)}%", f"({plain(values[1])} - {plain(values[0])}) / {plain(abs(values[0]))} * 100", columns
     if kind == "sum":
-        return f"{_rounded(sum(values))}{unit}".replace(" %", "%"), " + ".join(_plain(v) for v in values), columns
+        return f"{rounded(sum(values))}{unit}".replace(" %", "%"), " + ".join(plain(v) for v in values), columns
     mean = sum(values) / len(values)
-    calc = f"({' + '.join(_plain(v) for v in values)}) / {len(values)}"
-    return f"{_rounded(mean)}{unit}".replace(" %", "%"), calc, columns
+    calc = f"({' + '.join(plain(v) for v in values)}) / {len(values)}"
+    return f"{rounded(mean)}{unit}".replace(" %", "%"), calc, columns
 
 
 def derive_cell(question: str, sources: Sequence[Source]) -> ExtractedCell | None:
@@ -162,7 +192,7 @@ def derive_cell(question: str, sources: Sequence[Source]) -> ExtractedCell | Non
     if kind is None:
         return None
     what, over = kind
-    question_words = words_of(question) - GENERIC - _OPERATION
+    question_words = table_words(question) - GENERIC - OPERATION - ({PERCENT_WORD} if _PERCENT.search(question) else set())
     for match in match_rows(question_words, sources):
         done = _compute(what, over, match)
         if done is None:
@@ -178,4 +208,4 @@ def derive_cell(question: str, sources: Sequence[Source]) -> ExtractedCell | Non
     return None
 
 
-__all__ = ["derive_cell"]
+__all__ = ["OPERATION", "derive_cell", "plain", "rounded"]

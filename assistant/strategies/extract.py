@@ -15,9 +15,10 @@ How the cell is chosen, in every table of every source (assistant.strategies.tab
   table's only value column; a question naming two years or more asks for a comparison, not a cell,
   and gets no cell;
 - ties: more shared words in the header, then the higher-ranked source, then the row nearer the top.
-The value is written as a number the TAT-QA metric and a reader both read: "(3.1)" -> "-3.1", "$ 6,577"
--> "$6,577", with the scale its column header ("2019 $'000", "(dollars in thousands)", "£m") or its page
-("in millions") states, none for a percentage. No cell: the best evidence sentence of the best source.
+The value is written as the table writes it ("(3.1)" stays "(3.1)": a negative, as filings write them;
+"$ 6,577" -> "$6,577"), with the scale its column header ("2019 $'000", "(dollars in thousands)", "£m") or
+its page ("in millions") states; none for a percentage, a per-share amount or a count of years, and a
+percentage row's or column's bare cells ("% of sales", "ROFE (%)") are percentages. No cell: the best evidence sentence of the best source.
 """
 
 from __future__ import annotations
@@ -40,9 +41,20 @@ GENERIC = frozenset({"amount", "value", "year", "much", "many", "company", "comp
                      "respectively", "group", "period", "ended", "end"})
 _NAMES = {1e3: "thousand", 1e6: "million", 1e9: "billion"}
 _HEADER_SCALE = re.compile(
-    r"(?P<k>['’]000s?\b|\bthousands?\b)|(?P<m>\bmillions?\b|(?<=[$£€])\s?m\b|\bmn\b)|(?P<b>\bbillions?\b|(?<=[$£€])\s?bn?\b)",
+    r"(?P<k>['’‘]000s?\b|\bthousands?\b)|(?P<m>\bmillions?\b|(?<=[$£€])\s?m\b|\bmn\b)|(?P<b>\bbillions?\b|(?<=[$£€])\s?bn?\b)",
     re.IGNORECASE)
 _DIGITS = re.compile(r"\d[\d,]*(?:\.\d+)?")
+
+
+PERCENT_WORD = "%"  # the word a percentage stands for in a question's or a label's words (see table_words)
+
+
+def table_words(text: str) -> set[str]:
+    """Content words of a question, row label or header (assistant.strategies.evidence.words_of), with "%"
+    for a percentage it names ("% of net revenue", "percentage of sales"): a question about a percentage
+    reads the percentage row, not the amount row beside it."""
+    words = words_of(text)
+    return words | {PERCENT_WORD} if re.search(r"%|\bper\s?cent", text, re.IGNORECASE) else words
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,7 @@ class ExtractedCell:
     score: float
     calculation: str = ""  # a derived answer (assistant.strategies.derive): the arithmetic on the row's cells
     columns: int = 1  # a derived answer reads several; `column` then names them, quoted
+    rows: int = 1  # an answer over two rows (assistant.strategies.derive_rows); `row` then names them, quoted
 
 
 def _header_scale(text: str) -> float | None:
@@ -69,7 +82,8 @@ def _header_scale(text: str) -> float | None:
 
 
 def display_value(text: str) -> tuple[str, bool] | None:
-    """A cell as an answer's number ("(3.1)" -> "-3.1", "$(77,328)" -> "-$77,328", "(15)%" -> "-15%") and
+    """A cell as an answer's number, written as the table writes its sign ("(3.1)" stays "(3.1)", as a
+    filing's reader reads it; "$ (77,328)" -> "$(77,328)", "-3.1" stays "-3.1", "(15)%" -> "(15)%") and
     whether it is a percentage; None for an empty cell or a dash."""
     found = [q for q in quantities(text) if not q.year] or quantities(text)
     digits = _DIGITS.search(text)
@@ -77,17 +91,36 @@ def display_value(text: str) -> tuple[str, bool] | None:
         return None
     q = found[0]
     percent = q.percent or "%" in text
-    sign = "-" if q.value < 0 or ("(" in text and ")" in text) else ""
     currency = q.currency or next((c for c in "$€£" if c in text), "")
-    return f"{sign}{currency}{digits.group(0)}{'%' if percent else ''}", percent
+    number = f"({digits.group(0)})" if "(" in text and ")" in text else f"{'-' if q.value < 0 else ''}{digits.group(0)}"
+    return f"{currency}{number}{'%' if percent else ''}", percent
 
 
-def _column(table: Table, years: set[int], question_words: set[str]) -> list[tuple[int, float]]:
+def negative(shown: str) -> bool:
+    """Whether an answer's number as `display_value` writes it is negative: "(3.1)", "$(77,328)", "-3.1"."""
+    return shown.lstrip("$€£").startswith(("(", "-")) or shown.startswith("-")
+
+
+def _unit_of(text: str) -> str | None:
+    """The unit a row label or column header states for its own cells, which the page's scale does not
+    apply to: "percent" ("% of net sales", "ROFE (%)", "Percentage of revenue"), "" for counts of years or
+    days and per-share amounts ("(in years)", "Earnings per share"); None when it states none."""
+    if _header_scale(text) is not None:
+        return None
+    if re.search(r"%|\bper\s?cent(?:age)?s?\b", text, re.IGNORECASE):
+        return "percent"
+    if re.search(r"\bper\s+(?:common\s+|diluted\s+|basic\s+|ordinary\s+)?shares?\b|\(\s*(?:in\s+)?(?:years|days|months)\s*\)|\bin\s+(?:years|days|months)\b|"
+                 r"\bnumber\s+of\b", text, re.IGNORECASE):
+        return ""
+    return None
+
+
+def named_columns(table: Table, years: set[int], question_words: set[str]) -> list[tuple[int, float]]:
     """The columns the question names, each with how many header words it shares with the question."""
     out = []
     for j, header in enumerate(table.headers):
         header_years = {int(q.value) for q in quantities(header) if q.year}
-        shared = len(words_of(header) & question_words)
+        shared = len(table_words(header) & question_words)
         if years and not years <= header_years:
             continue
         out.append((j, float(shared)))
@@ -101,7 +134,7 @@ def _column(table: Table, years: set[int], question_words: set[str]) -> list[tup
 
 
 def _row_score(row: Row, question_words: set[str]) -> float:
-    label = words_of(row.label) - GENERIC
+    label = table_words(row.label) - GENERIC
     shared = len(label & question_words)
     if not shared:
         return 0.0
@@ -120,14 +153,21 @@ class RowMatch:
     page_scale: float | None  # the scale the source's page states ("in millions"), if any
 
     def read(self, j: int) -> tuple[str, bool, str] | None:
-        """Column j of the row as (value as answered, is a percentage, scale name); None when empty."""
+        """Column j of the row as (value as answered, is a percentage, scale name); None when empty. A row or
+        column that states its own unit ("% of sales", "per share", "(in years)") takes no page scale; a
+        percentage row's bare cells are percentages."""
         if j >= len(self.row.cells) or (shown := display_value(self.row.cells[j].text)) is None:
             return None
         value, percent = shown
         table = self.table
-        scale = (_header_scale(table.headers[j]) or _header_scale(" ".join([*table.headers, table.caption]))
-                 or self.page_scale)
-        return value, percent, "" if percent or scale is None else _NAMES.get(scale, "")
+        header = table.headers[j] if j < len(table.headers) else ""
+        unit = _unit_of(self.row.label) if _unit_of(self.row.label) is not None else _unit_of(header)
+        if unit == "percent" and not percent and not self.row.cells[j].text.lstrip().startswith(("$", "€", "£")):
+            return f"{value}%", True, ""
+        if percent or unit is not None:
+            return value, percent, ""
+        scale = (_header_scale(header) or _header_scale(" ".join([*table.headers, table.caption])) or self.page_scale)
+        return value, percent, "" if scale is None else _NAMES.get(scale, "")
 
 
 def match_rows(question_words: set[str], sources: Sequence[Source]) -> list[RowMatch]:
@@ -154,10 +194,10 @@ def extract_cell(question: str, sources: Sequence[Source]) -> ExtractedCell | No
     years = {int(q.value) for q in quantities(question) if q.year}
     if len(years) > 1:
         return None
-    question_words = words_of(question) - GENERIC
+    question_words = table_words(question) - GENERIC
     best: tuple[tuple[float, float], ExtractedCell] | None = None
     for rank, match in enumerate(match_rows(question_words, sources)):
-        for j, header_score in _column(match.table, years, question_words):
+        for j, header_score in named_columns(match.table, years, question_words):
             if (read := match.read(j)) is None:
                 continue
             value, _, scale = read
@@ -174,7 +214,7 @@ def cell_text(cell: ExtractedCell) -> str:
     """The answer for a cell: the value on an "Answer:" line (what the evaluation reads), the calculation of a
     derived one, then where it stands."""
     column = f'column "{cell.column}"' if cell.columns == 1 else f"columns {cell.column}"
-    where = f'row "{cell.row}"' + (f", {column}" if cell.column else "")
+    where = (f"rows {cell.row}" if cell.rows > 1 else f'row "{cell.row}"') + (f", {column}" if cell.column else "")
     unit = f"; amounts in {cell.scale}s" if cell.scale else ""
     calculation = f"\nCalculation: {cell.calculation}" if cell.calculation else ""
     return f"Answer: {cell.value} [{cell.source}]{calculation}\nFrom the table of source [{cell.source}]: {where}{unit}."
@@ -195,4 +235,5 @@ def best_sentence(question: str, sources: Sequence[Source], embedder: Embedder |
 
 
 __all__ = ["GENERIC", "ExtractedCell", "RowMatch", "best_sentence", "cell_evidence", "cell_text", "display_value",
-           "extract_cell", "match_rows", "year_columns"]
+           "extract_cell", "match_rows", "named_columns", "negative", "table_words",
+           "year_columns"]

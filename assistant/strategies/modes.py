@@ -8,9 +8,11 @@ the reply while its numbers are in the sources and with the evidence otherwise.
 - `extractive`: no generation; the answer is the evidence itself (assistant.strategies.extract): the cell
   at the row and column the question names, with its scale and period, else the best evidence sentence;
 - `auto`: the reply is generated and checked; when every number and year it states is supported
-  (`Answer.grounded` is None or at least AUTO_GROUNDED), it stands; otherwise the answer leads with the
-  extracted cell or sentence and a warning names the numbers no source shows ("the generated number
-  '$79,368' is not in the sources; answering with ..."). The reply is kept in `details["generated_answer"]`.
+  (`Answer.grounded` is None or at least AUTO_GROUNDED) and, where the sources' tables answer the question
+  (the cell the question names, or a calculation over its cells), it states that value, it stands;
+  otherwise the answer leads with the extracted cell or sentence and a warning says why ("the generated
+  number '$79,368' is not in the sources; answering with ...", "the generated answer does not state
+  66,608 million; answering with the cell ..."). The reply is kept in `details["generated_answer"]`.
 Closed-label questions (AskOptions.choices: yes/no/maybe, scored by option likelihood) are always
 generated: the modes apply to free and numeric answers. `details["answer_mode"]` records the mode asked
 for and `details["answered_with"]` what the answer is: generated, table cell or evidence sentence.
@@ -27,10 +29,11 @@ from assistant.generation_config import check_answer_mode
 from assistant.guard import neutralise
 from assistant.strategies.checks import check_claims
 from assistant.strategies.derive import derive_cell
+from assistant.strategies.derive_rows import derive_rows
 from assistant.strategies.evidence import split_units
 from assistant.strategies.extract import ExtractedCell, best_sentence, cell_evidence, cell_text, extract_cell
 from assistant.strategies.grounding import ground
-from assistant.strategies.numbers import claims
+from assistant.strategies.numbers import SCALES, claims, quantities, same_quantity
 from assistant.types import Answer, Check, Evidence, Source
 
 if TYPE_CHECKING:
@@ -74,7 +77,7 @@ def extractive_answer(question: str, sources: Sequence[Source], embedder: Embedd
     answer where the question asks for one, else the cell it names, else the best evidence sentence; None
     when the sources hold nothing to quote. Text addressed to the model is never quoted (see `quotable`)."""
     sources = [quotable(s) for s in sources]
-    cell = derive_cell(question, sources) or extract_cell(question, sources)
+    cell = derive_cell(question, sources) or derive_rows(question, sources) or extract_cell(question, sources)
     if cell is not None:
         return cell_text(cell), cell_evidence(cell, sources), cell
     quote = best_sentence(question, sources, embedder)
@@ -96,10 +99,20 @@ def cell_checks(text: str, cell: ExtractedCell, question: str = "") -> list[Chec
             for q in claims(line, question)]
 
 
-def answer_extractively(answer: Answer, embedder: Embedder | None = None, replacing: list[str] | None = None) -> bool:
+def states_cell(text: str, cell: ExtractedCell) -> bool:
+    """Whether a reply states the cell's (or the derived) value: one of its numbers is the value, read bare
+    with the cell's scale too ("6,577" for "$6,577 million")."""
+    wanted = [q for q in quantities(cell.value) if not q.year]
+    scales = (SCALES[cell.scale],) if cell.scale in SCALES else ()
+    return any(same_quantity(c, w, scales) or same_quantity(w, c) for c in claims(text) for w in wanted)
+
+
+def answer_extractively(answer: Answer, embedder: Embedder | None = None, replacing: list[str] | None = None,
+                        found: tuple[str, Evidence, ExtractedCell | None] | None = None, why: str = "") -> bool:
     """Make `answer` the sources' evidence (text, citations, checks, evidence); False when they hold nothing to
-    quote. `replacing`: the generated numbers no source shows, named in the warning that says why."""
-    found = extractive_answer(answer.question, answer.sources, embedder)
+    quote. `replacing`: the generated numbers no source shows, named in the warning that says why; `why`: the
+    warning's reason otherwise; `found`: the extractive answer, when already made."""
+    found = found or extractive_answer(answer.question, answer.sources, embedder)
     if found is None:
         return False
     text, evidence, cell = found
@@ -118,29 +131,43 @@ def answer_extractively(answer: Answer, embedder: Embedder | None = None, replac
     if cell is not None:
         answer.details["extracted"] = {"source": cell.source, "row": cell.row, "column": cell.column,
                                        "value": cell.value, "scale": cell.scale}
+    what = (f"the cell of source [{cell.source}]'s table (row '{cell.row}', column '{cell.column}')" if cell
+            else f"the best evidence sentence of source [{evidence.source}]")
+    if cell is not None and cell.rows > 1:
+        what = f"the rows {cell.row} of source [{cell.source}]'s table"
     if replacing is not None:
         names = ", ".join(f"'{c}'" for c in replacing)
-        what = (f"the cell of source [{cell.source}]'s table (row '{cell.row}', column '{cell.column}')" if cell
-                else f"the best evidence sentence of source [{evidence.source}]")
         numbers = "number" if len(replacing) == 1 else "numbers"
         verb = "is" if len(replacing) == 1 else "are"
         answer.warnings.insert(0, f"the generated {numbers} {names} {verb} not in the sources; answering with {what}")
+    elif why:
+        answer.warnings.insert(0, f"{why}; answering with {what}")
     return True
 
 
 def finish_in_mode(answer: Answer, mode: str, embedder: Embedder | None = None) -> Answer:
     """The last step of a retrieval strategy's finish for a generated reply: check and quote it (generate),
-    and in `auto` replace it with the evidence when a number it states is in no source."""
+    and in `auto` replace it with the evidence when a number it states is in no source, or when the sources'
+    tables answer the question (a cell, or a calculation over the cells the question names) and the reply
+    does not state that value: the table is the evidence, a reply that disagrees with it is not kept."""
     start = len(answer.warnings)
     ground(answer, embedder)
     answer.details.setdefault("answered_with", GENERATED)
-    if mode != "auto" or not answer.sources or answer.grounded is None or answer.grounded >= AUTO_GROUNDED:
+    if mode != "auto" or not answer.sources:
         return answer
+    supported = answer.grounded is None or answer.grounded >= AUTO_GROUNDED
+    found: tuple[str, Evidence, ExtractedCell | None] | None = None
+    if supported:
+        found = extractive_answer(answer.question, answer.sources, embedder)
+        if found is None or found[2] is None or states_cell(answer.text, found[2]):
+            return answer
     unsupported = [c.claim for c in answer.checks if not c.supported]
     generated = (answer.text, answer.citations, answer.checks, answer.grounded, answer.evidence,
                  answer.warnings[start:])
     del answer.warnings[start:]  # the replaced reply's warnings: one warning below says what happened instead
-    if not answer_extractively(answer, embedder, replacing=unsupported):
+    cell = found[2] if found is not None else None
+    why = f"the generated answer does not state {cell.value}, the value the table gives" if cell is not None else ""
+    if not answer_extractively(answer, embedder, replacing=None if supported else unsupported, found=found, why=why):
         answer.text, answer.citations, answer.checks, answer.grounded, answer.evidence, kept = generated
         answer.warnings.extend(kept)
         return answer
@@ -150,4 +177,4 @@ def finish_in_mode(answer: Answer, mode: str, embedder: Embedder | None = None) 
 
 
 __all__ = ["AUTO_GROUNDED", "answer_extractively", "answer_mode", "cell_checks", "extractive_answer", "finish_in_mode",
-           "quotable"]
+           "quotable", "states_cell"]
