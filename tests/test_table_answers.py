@@ -69,6 +69,22 @@ def test_year_ranges_one_year_changes_and_which_year_among_those_named() -> None
     assert points is not None and points.value == "1%" and points.calculation == "47 - 46"
 
 
+def test_no_year_named_means_every_year_and_thresholds_count_or_name_years() -> None:
+    sources = [src(REPORT)]
+    avg = derive_cell("What is the average net revenue?", sources)
+    assert avg is not None and avg.value == "3,233.33 thousand" and avg.calculation == "(2,500 + 3,200 + 4,000) / 3"
+    assert derive_cell("How many years did net revenue exceed $3,000 thousand?", sources).value == "2"  # type: ignore[union-attr]
+    where = derive_cell("In which year was net revenue less than 3,000?", sources)
+    assert where is not None and where.value == "2017" and where.scale == ""
+    years = derive_cell("What are the years included in the table?", sources)
+    assert years is not None and years.value == "2019; 2018; 2017"
+    two = "|  | 2019 | 2018 |\n|---|---|---|\n| Total emissions | 4,785.7 | 5,087.6 |\n"
+    change = derive_cell("What was the change in total emissions?", [src(two)])
+    assert change is not None and change.value == "-301.9" and change.calculation == "4,785.7 - 5,087.6"
+    # a table with three years has no one change to compute
+    assert derive_cell("What was the change in net revenue?", sources) is None
+
+
 def test_answers_over_two_rows() -> None:
     sources = [src(REPORT)]
     share = derive_rows("What is the warranty reserve as a percentage of the total accrued liabilities in 2019?", sources)

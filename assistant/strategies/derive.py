@@ -16,7 +16,10 @@ The row is found as for a single cell (assistant.strategies.extract.match_rows),
 - "total" / "sum" of two years named, or of a range of years (and no change asked for): their sum;
 - two years or more named with nothing to compute ("... in 2019 and 2018, respectively"): each year's
   cell, in the order asked ("$2,515; $1,310"; "2019 to 2017 respectively": each year of the range);
-- "which years" with no other number named: the years the row's table has columns for;
+- no year named: "average" over every year the row's table has, "change" / "percentage change" over its two;
+- "which years" / "the years included" with no other number named: the years the row's table has columns for;
+- a threshold on the row's cells, as the table writes them ("exceed $1,500 thousand", "less than 10,000,000",
+  "negative"): "how many years ..." counts the years that meet it, "which year(s) ..." names them;
 - "in which year ... larger / largest / higher / lower / smaller / less" with no other number named: the
   year whose cell is the largest (or smallest), among the years named if any ("between 2018 and 2019").
 The answer states the calculation on its own line ("Calculation: 6,332 - 6,059"), so a reader (and the
@@ -40,6 +43,7 @@ from assistant.strategies.extract import (
     year_columns,
 )
 from assistant.strategies.numbers import quantities
+from assistant.strategies.tables import read_tables
 from assistant.types import Source
 
 _PERCENT = re.compile(r"\bpercent(?:age)?\s+(?:change|increase|decrease|growth|decline)|%\s*change|growth\s+rate|"
@@ -48,7 +52,13 @@ _CHANGE = re.compile(r"\b(?:change|difference|increase|decrease|decline|growth|g
 _AVERAGE = re.compile(r"\b(?:average|mean)\b", re.I)
 _SUM = re.compile(r"\b(?:total|sum|combined|altogether)\b", re.I)
 _RESPECTIVE = re.compile(r"\brespective(?:ly)?\b", re.I)
-_YEARS = re.compile(r"\b(?:which|what)\s+(?:fiscal\s+|financial\s+)?years\b", re.I)
+_YEARS = re.compile(r"\b(?:which|what)\s+(?:are\s+the\s+)?(?:fiscal\s+|financial\s+)?years\b|\byears\s+(?:included|shown|"
+                    r"listed)\b", re.I)
+_HOW_MANY_YEARS = re.compile(r"\bhow\s+many\s+(?:fiscal\s+)?years\b", re.I)
+_ABOVE = re.compile(r"\b(?:exceed(?:ed|s|ing)?|(?:greater|more|higher|larger|bigger)\s+than|above|over)\s+\$?\s?"
+                    r"(\d[\d,]*(?:\.\d+)?)", re.I)
+_BELOW = re.compile(r"\b(?:(?:less|lower|smaller|fewer)\s+than|below|under)\s+\$?\s?(\d[\d,]*(?:\.\d+)?)", re.I)
+_SIGN = re.compile(r"\b(negative|positive)\b", re.I)
 _RANGE = re.compile(r"\b(?:from\s+|years\s+|between\s+)?(?:fiscal\s+|fy\s*)?(\d{4})\s*(?:to|through|until|[-–])\s*"
                     r"(?:fiscal\s+|fy\s*)?(\d{4})\b", re.I)
 _PREVIOUS = re.compile(r"\b(?:previous|prior|preceding|last)\s+(?:fiscal\s+)?year\b|\bfrom\s+the\s+year\s+before\b", re.I)
@@ -75,9 +85,26 @@ def rounded(value: float) -> str:
     return "0" if text in ("-0", "") else text
 
 
+def condition(question: str) -> tuple[str, float] | None:
+    """The threshold a question puts on a row's cells, as the table writes them ("exceed $1,500 thousand" ->
+    (">", 1500.0); "less than 10,000,000" -> ("<", 1e7); "negative" -> ("<", 0.0)); None when it puts none."""
+    if m := _ABOVE.search(question):
+        return ">", float(m.group(1).replace(",", ""))
+    if m := _BELOW.search(question):
+        return "<", float(m.group(1).replace(",", ""))
+    if m := _SIGN.search(question):
+        return ("<" if m.group(1).lower() == "negative" else ">"), 0.0
+    return None
+
+
 def _kind(question: str, years: list[int]) -> tuple[str, list[int]] | None:
     """What to compute and over which years (in the order of the table's time: earlier first; cells: as asked)."""
     amounts = [q for q in quantities(question) if not q.year]
+    if condition(question) and len(years) != 1:  # "how many years did ... exceed", "in which year was ... negative"
+        if _HOW_MANY_YEARS.search(question):
+            return "count", years
+        if _WHICH.search(question) or _YEARS.search(question):
+            return "where", years
     if _YEARS.search(question) and not years and not amounts:
         return "years", []
     if len(years) >= 2 and _RESPECTIVE.search(question) and not (_RANGE.search(question) and len(years) == 2):
@@ -90,10 +117,13 @@ def _kind(question: str, years: list[int]) -> tuple[str, list[int]] | None:
     if ranged and abs(ranged[1] - ranged[0]) <= 10:  # "from 2017 to 2019", "2017-2019", "2019 to 2017": each year
         step = 1 if ranged[1] >= ranged[0] else -1
         ranged = list(range(ranged[0], ranged[1] + step, step))
-    if _AVERAGE.search(question):
+    if _AVERAGE.search(question):  # no year named: over every year of the row's table
         if len(years) == 1:
             return "average", [years[0] - 1, years[0]]
-        return ("average", sorted(ranged or years)) if years else None
+        return "average", sorted(ranged or years)
+    if not years and not amounts and (_PERCENT.search(question) or (_CHANGE.search(question)
+                                                                  and not _DIFFERENCE.search(question))):
+        return ("percent" if _PERCENT.search(question) else "change"), []  # over the table's two years
     if len(years) == 1 and (_PERCENT.search(question) or (_PREVIOUS.search(question) and _CHANGE.search(question))):
         years = [years[0] - 1, years[0]]  # "the percentage change in ... in 2019", "... compared to the previous year"
     if len(ranged) > 2 and _RESPECTIVE.search(question):
@@ -138,9 +168,16 @@ def _year_of_columns(match: RowMatch) -> dict[int, int]:
     return per_year
 
 
-def _compute(kind: str, years: list[int], match: RowMatch) -> tuple[str, str, list[int]] | None:
-    """(answer value, calculation, the columns read) for one row; None when its table lacks a year named."""
-    if kind in ("years", "max", "min"):
+def _compute(kind: str, years: list[int], match: RowMatch, test: tuple[str, float] | None = None,
+             ) -> tuple[str, str, list[int]] | None:
+    """(answer value, calculation, the columns read) for one row; None when its table lacks a year named.
+    `test`: the threshold of "count" and "where" (see `condition`)."""
+    if not years and kind in ("average", "change", "percent"):  # every year of the table; a change: its two
+        per_year = _year_of_columns(match)
+        years = sorted(per_year)
+        if len(years) < 2 or (kind != "average" and len(years) != 2):
+            return None
+    if kind in ("years", "max", "min", "count", "where"):
         per_year = _year_of_columns(match)
         if years and kind != "years":  # "between 2018 and 2019, which year ...": those years only
             per_year = {y: j for y, j in per_year.items() if y in years}
@@ -153,6 +190,12 @@ def _compute(kind: str, years: list[int], match: RowMatch) -> tuple[str, str, li
         if (read := _numbers(match, list(per_year.values()))) is None:
             return None
         by_year = dict(zip(per_year, (v for v, _, _ in read), strict=True))
+        if kind in ("count", "where") and test is not None:
+            op, limit = test
+            meeting = [y for y, v in by_year.items() if (v > limit if op == ">" else v < limit)]
+            if kind == "count":
+                return str(len(meeting)), "", list(per_year.values())
+            return ("; ".join(map(str, meeting)), "", list(per_year.values())) if meeting else None
         chosen = (max if kind == "max" else min)(by_year, key=lambda y: by_year[y])
         return str(chosen), "", list(per_year.values())
     columns = []
@@ -193,17 +236,20 @@ def derive_cell(question: str, sources: Sequence[Source]) -> ExtractedCell | Non
         return None
     what, over = kind
     question_words = table_words(question) - GENERIC - OPERATION - ({PERCENT_WORD} if _PERCENT.search(question) else set())
-    for match in match_rows(question_words, sources):
-        done = _compute(what, over, match)
+    matches = match_rows(question_words, sources)
+    if what == "years":  # "what years does the table show?": any row of the first table with years will do
+        matches += [RowMatch(i, t, t.rows[0], 0.0, None) for i, s in enumerate(sources) for t in read_tables(s.snippet)]
+    for match in matches:
+        done = _compute(what, over, match, condition(question))
         if done is None:
             continue
         value, calculation, columns = done
         row, headers = match.row, match.table.headers
         scale = next((r[2] for j in columns if (r := match.read(j)) is not None), "")
         named = " and ".join(f'"{headers[j]}"' for j in columns)
-        if what in ("max", "min"):
+        if what in ("max", "min", "count", "where"):
             named = " and ".join(f'"{headers[j]}" ({match.row.cells[j].text})' for j in columns)
-        return ExtractedCell(match.source + 1, value, row.label, named, "" if what in ("percent", "years") else scale,
+        return ExtractedCell(match.source + 1, value, row.label, named, "" if what in ("percent", "years", "count", "where") else scale,
                              row.cells[columns[0]], (row.start, row.end), match.score, calculation, len(columns))
     return None
 
