@@ -27,6 +27,7 @@ import yaml
 
 from assistant.domain_config import DEFAULT_DOMAINS as DEFAULT_DOMAINS  # re-exported
 from assistant.domain_config import DomainConfig as DomainConfig  # re-exported
+from assistant.domain_config import merge_domains
 from assistant.errors import ConfigError, InputError
 from assistant.generation_config import EMBEDDED_GENERATOR as EMBEDDED_GENERATOR  # re-exported
 from assistant.generation_config import GenerationConfig, ModelConfig
@@ -285,14 +286,16 @@ class Config:
         return self.domains[name]
 
     def for_domain(self, name: str) -> Config:
-        """This config as domain `name` answers with it: its own generation and embedding models, where it
-        names them (a name that is not a domain, such as a corpus, leaves the config as it is)."""
+        """This config as domain `name` answers with it: its own generation and embedding models and retrieval
+        settings, where it names them (a name that is not a domain, such as a corpus, leaves the config as it is)."""
         domain = self.domains.get(name)
         changes: dict[str, Any] = {}
         if domain is not None and domain.model and domain.model != self.generation.model:
             changes["generation"] = dataclasses.replace(self.generation, model=domain.model)
         if domain is not None and domain.embedding and domain.embedding != self.embedding.model:
             changes["embedding"] = dataclasses.replace(self.embedding, model=domain.embedding)
+        if domain is not None and (retrieval := domain.retrieval_changes()):
+            changes["retrieval"] = dataclasses.replace(self.retrieval, **retrieval)
         return self.replace(**changes) if changes else self
 
     def for_model(self, name: str) -> Config:
@@ -374,10 +377,10 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
         except yaml.YAMLError as exc:
             raise ConfigError(f"{file}: not valid YAML ({str(exc).splitlines()[0]})") from None
     user_domains = data.pop("domains", None) or {}
+    retrieval_set = set(data["retrieval"]) if isinstance(data.get("retrieval"), dict) else set()
     config: Config = _build(Config, data, str(file.name))
-    domains = dict(DEFAULT_DOMAINS)
-    domains.update(_build(Config, {"domains": user_domains}, str(file.name)).domains)
-    config = config.replace(home=home, domains=domains)
+    built = _build(Config, {"domains": user_domains}, str(file.name)).domains
+    config = config.replace(home=home, domains=merge_domains(built, user_domains, retrieval_set))
     return config.replace(**overrides) if overrides else config
 
 

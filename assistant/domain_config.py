@@ -1,12 +1,21 @@
 """`domains:` in assistant.yaml: the domains the assistant answers in, each with its instruction and,
-optionally, its own generation and embedding models.
+optionally, its own generation and embedding models and retrieval settings.
 
     domains: {medical: {model: /models/BioMistral-7B.Q4_K_M.gguf, embedding: /models/S-PubMedBert-MS-MARCO}}
+    domains: {finance: {bm25_weight: 1.0, top_k: 8}}
+
+A domain the assistant ships (medical, finance) keeps what the file does not change: its instruction, and
+finance's BM25 weight. A setting made for every domain (`retrieval: {bm25_weight: 1}`) wins over a shipped
+domain's default, and a setting made for the domain wins over both.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+RETRIEVAL_FIELDS = ("bm25_weight", "top_k")  # the retrieval settings a domain may set for itself
 
 
 @dataclass(frozen=True)
@@ -19,6 +28,32 @@ class DomainConfig:
     # this domain's own embedding model (as embedding.model spells it); "": embedding.model. Its index is
     # built and queried with it (a change builds a new collection, see assistant.index.build).
     embedding: str = ""
+    # this domain's retrieval.bm25_weight and retrieval.top_k; None: retrieval's own
+    bm25_weight: float | None = None
+    top_k: int | None = None
+
+    def retrieval_changes(self) -> dict[str, Any]:
+        """The retrieval settings this domain sets for itself, as `dataclasses.replace` takes them."""
+        return {f: getattr(self, f) for f in RETRIEVAL_FIELDS if getattr(self, f) is not None}
+
+
+def merge_domains(built: Mapping[str, DomainConfig], raw: Mapping[str, Any], retrieval_set: set[str],
+                  ) -> dict[str, DomainConfig]:
+    """The domains a config file gives: the shipped ones, each with what the file changes of it (`raw`: the
+    file's `domains:` mapping, `built`: the same built), then the file's own; a shipped retrieval default
+    is dropped where the file sets that retrieval field for every domain (`retrieval_set`) and not here."""
+    out = dict(DEFAULT_DOMAINS)
+    for name, domain in built.items():
+        given = set((raw.get(name) or {}).keys())
+        if name in DEFAULT_DOMAINS:
+            shipped = DEFAULT_DOMAINS[name]
+            domain = replace(shipped, **{f.name: getattr(domain, f.name) for f in fields(domain) if f.name in given})
+        out[name] = domain
+    for name, domain in out.items():
+        given = set((raw.get(name) or {}).keys())
+        dropped: dict[str, Any] = {f: None for f in RETRIEVAL_FIELDS if f in retrieval_set and f not in given}
+        out[name] = replace(domain, **dropped) if dropped else domain
+    return out
 
 
 DEFAULT_DOMAINS: dict[str, DomainConfig] = {
@@ -37,8 +72,11 @@ DEFAULT_DOMAINS: dict[str, DomainConfig] = {
             "You are a financial analyst assistant. Answer precisely, giving numbers with their units "
             "and the period they refer to."
         ),
+        # statements and tables are found by their row labels' words: BM25 counts twice in the fusion
+        # (measured: bench/retrieval_filings.py and TAT-QA train questions, README "Retrieval")
+        bm25_weight=2.0,
     ),
 }
 
 
-__all__ = ["DEFAULT_DOMAINS", "DomainConfig"]
+__all__ = ["DEFAULT_DOMAINS", "RETRIEVAL_FIELDS", "DomainConfig", "merge_domains"]

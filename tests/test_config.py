@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from assistant.config import (
+    DEFAULT_DOMAINS,
     EMBEDDED_GENERATOR,
     ChunkingConfig,
     Config,
@@ -84,8 +85,29 @@ def test_a_domain_may_name_its_own_generation_model(tmp_path: Path) -> None:
     config = load_config(home=tmp_path)
     assert config.domain("medical").model == "/models/bio-gguf/bio.gguf"
     assert config.for_domain("medical").generation.model == "/models/bio-gguf/bio.gguf"
-    assert config.for_domain("finance") is config and config.for_domain("pubmedqa") is config
+    assert config.for_domain("pubmedqa") is config and config.for_domain("finance").generation == config.generation
     assert config.generation.model == EMBEDDED_GENERATOR
+    # what the file does not change of a shipped domain stays: its instruction
+    assert config.domain("medical").instruction == DEFAULT_DOMAINS["medical"].instruction
+
+
+def test_a_domain_may_set_its_own_retrieval_and_settings_for_every_domain_win_over_shipped_defaults(
+        tmp_path: Path) -> None:
+    # shipped: finance counts BM25 twice in the fusion; medical takes retrieval's own settings
+    config = Config(home=tmp_path)
+    assert config.for_domain("finance").retrieval.bm25_weight == 2.0 and config.for_domain("finance").retrieval.top_k == 5
+    assert config.for_domain("medical").retrieval == config.retrieval
+    # a setting for every domain wins over the shipped default; one for the domain wins over both
+    (tmp_path / "assistant.yaml").write_text("retrieval: {bm25_weight: 1.5}\ndomains:\n  medical: {top_k: 8}\n")
+    config = load_config(home=tmp_path)
+    assert config.for_domain("finance").retrieval.bm25_weight == 1.5
+    assert (config.for_domain("medical").retrieval.top_k, config.for_domain("medical").retrieval.bm25_weight) == (8, 1.5)
+    (tmp_path / "assistant.yaml").write_text("retrieval: {bm25_weight: 1.5}\ndomains:\n  finance: {bm25_weight: 3}\n")
+    assert load_config(home=tmp_path).for_domain("finance").retrieval.bm25_weight == 3.0
+    # a bad value names where it is
+    (tmp_path / "assistant.yaml").write_text("domains:\n  finance: {top_k: 0}\n")
+    with pytest.raises(ConfigError, match="top_k"):
+        load_config(home=tmp_path).for_domain("finance")
 
 
 def test_an_assistant_answers_with_its_domains_model(tmp_path: Path) -> None:
