@@ -96,6 +96,15 @@ def _evidence(summaries: Sequence[StrategySummary]) -> list[str]:
                 "quoting a gold one): " + ", ".join(shares) + "."] if shares else []
 
 
+def _unsupported(summaries: Sequence[StrategySummary]) -> list[str]:
+    """A line on the retrieval rungs' answers that state a number no source shows (assistant.strategies.checks)."""
+    shares = [f"{_text(s.strategy)} {s.unsupported:.3f} (n={s.checked_n}"
+              + (f"; {s.replaced} generated replies replaced by the sources' evidence)" if s.replaced else ")")
+              for s in summaries if s.unsupported is not None]
+    return ["", "Answers stating a number or year that no source shows (of the answers with sources): "
+                + ", ".join(shares) + "."] if shares else []
+
+
 def _corpora(records: Sequence[Record], summaries: Sequence[StrategySummary]) -> list[str]:
     sizes = {c: len({r.item_id for r in rs}) for c, rs in group_by(records, "corpus").items()}
     header = ["strategy", *(f"{_text(c)} (n={n})" for c, n in sizes.items())]
@@ -193,7 +202,7 @@ def write_report(
               "generated acc. is the share of label questions whose generated text parses to the gold label; "
               "R@5 and MRR are over questions with gold documents; $/1k is the machine cost of 1000 questions "
               "at the mean latency (for a named model with a price per token: the price of its tokens). "
-              "A rung `strategy@name` ran on the named model.", *_evidence(summaries),
+              "A rung `strategy@name` ran on the named model.", *_evidence(summaries), *_unsupported(summaries),
               "", "## Accuracy by corpus", "", *_corpora(records, summaries),
               "", "## Elo", "", *_elo(records, votes)]
     if sweep is not None:

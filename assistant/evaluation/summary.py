@@ -52,6 +52,11 @@ class StrategySummary:
     # of the answers that quote evidence from a source they cite: the share quoting a gold document
     evidence_gold: float | None = None
     evidence_n: int = 0
+    # of the answers with sources: the share stating a number or year no source shows, and how many
+    # generated replies `auto` replaced with the sources' evidence
+    unsupported: float | None = None
+    checked_n: int = 0
+    replaced: int = 0
 
 
 def group_by(records: Sequence[Record], key: str) -> dict[str, list[Record]]:
@@ -90,6 +95,7 @@ def _summarize_one(strategy: str, records: Sequence[Record], usd_per_hour: float
     f1_macro, generated = _label_scores([r for r in records if r.answer_type == "label"])
     retrieved = [r for r in records if r.retrieved_ids and r.gold_ids]
     quoted = [r for r in records if r.extra.get("evidence_ids") and r.gold_ids]
+    checked = [r for r in records if "unsupported" in r.extra]
     timed = [r.latency for r in records if r.latency > 0]
     mean_latency = _mean(timed)
     priced = [float(r.extra["usd"]) for r in records if "usd" in r.extra]
@@ -120,6 +126,9 @@ def _summarize_one(strategy: str, records: Sequence[Record], usd_per_hour: float
         by_corpus={c: fmean(float(r.correct) for r in rs) for c, rs in group_by(records, "corpus").items()},
         evidence_gold=_mean([float(bool(set(r.extra["evidence_ids"]) & set(r.gold_ids))) for r in quoted]),
         evidence_n=len(quoted),
+        unsupported=_mean([float(bool(r.extra["unsupported"])) for r in checked]),
+        checked_n=len(checked),
+        replaced=sum("generated_answer" in r.extra for r in records),
     )
 
 

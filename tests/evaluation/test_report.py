@@ -201,6 +201,18 @@ def test_write_report(tmp_path: Path) -> None:
     assert (summary.evidence_gold, summary.evidence_n) == (0.75, 4)
     assert "rag 0.750 (n=4)." in write_report(make_run(), quoted, out).read_text()
 
+    # answers stating a number no source shows, and the replies auto replaced, per rung
+    assert "no source shows" not in md
+    checked = [rec("rag/generate", i, False, extra={"unsupported": ["$79,368"] if i < 3 else []}) for i in range(4)]
+    checked += [rec("rag/auto", i, i == 0, extra={"unsupported": [], **({"generated_answer": "x"} if i < 2 else {})})
+                for i in range(4)]
+    generate, auto = summarize(checked)
+    assert (generate.unsupported, generate.checked_n, generate.replaced) == (0.75, 4, 0)
+    assert (auto.unsupported, auto.replaced) == (0.0, 2)
+    assert ("Answers stating a number or year that no source shows (of the answers with sources): rag/generate 0.750 "
+            "(n=4), rag/auto 0.000 (n=4; 2 generated replies replaced by the sources' evidence).") in \
+        write_report(make_run(), checked, out).read_text()
+
     made = {"filings": {"method": "llm", "model": "SmolLM2-135M (llamacpp)", "seed": 0}}
     md = write_report(make_run(meta={"synthesised": made}), planted(), out).read_text()
     assert ("- questions of `filings` were synthesised from its documents, not written by people: `assistant data "
