@@ -16,7 +16,7 @@ from assistant.strategies.derive import derive_cell
 from assistant.strategies.extract import display_value, extract_cell, negative
 from assistant.strategies.modes import extractive_answer
 from assistant.strategies.tables import read_tables
-from assistant.types import QAItem, Source
+from assistant.types import Answer, QAItem, Source
 from tests.test_strategies import FakeGenerator, FakeRetriever, answer_with
 
 # a statement laid out in columns, as a PDF page reads: a scale line, a header row of years, negatives in parentheses
@@ -205,6 +205,25 @@ def test_auto_replaces_a_reply_the_table_contradicts(config: Config) -> None:
     bare = FakeGenerator(reply="It was 9,184 [1].")
     assert answer_with(get_strategy("rag"), finance(with_mode(config, "auto"), bare, FakeRetriever([src(1, TATQA)])),
                        "What was the sales and marketing expense in 2017?", AskOptions()).text == "It was 9,184 [1]."
+
+
+def test_auto_replaces_a_reply_without_numbers_whose_words_the_sources_do_not_hold(config: Config) -> None:
+    page = "The plant grows in water. Its leaves form holes by programmed cell death in the spring."
+    question = "How do the leaves form holes?"
+
+    def ask(reply: str) -> Answer:
+        ctx = finance(with_mode(config, "auto"), FakeGenerator(reply=reply), FakeRetriever([src(1, page)]))
+        return answer_with(get_strategy("rag"), ctx, question, AskOptions())
+
+    replaced = ask("The answer to the question is: <source 1>")
+    assert replaced.text == "Its leaves form holes by programmed cell death in the spring. [1]"
+    assert replaced.details["answered_with"] == "evidence sentence"
+    assert replaced.warnings[0].startswith("only 0% of the generated answer's words are in the sources; answering "
+                                           "with the best evidence sentence of source [1]")
+    # a reply in the sources' words stands, and so does one that says the sources do not answer
+    kept = ask("The leaves form holes through programmed cell death [1].")
+    assert kept.text == "The leaves form holes through programmed cell death [1]." and "generated_answer" not in kept.details
+    assert ask("The sources do not contain the answer.").details["answered_with"] == "generated"
 
 
 def test_extractive_generates_nothing_and_a_question_may_ask_its_own_mode(config: Config) -> None:

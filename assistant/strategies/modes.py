@@ -10,9 +10,12 @@ the reply while its numbers are in the sources and with the evidence otherwise.
 - `auto`: the reply is generated and checked; when every number and year it states is supported
   (`Answer.grounded` is None or at least AUTO_GROUNDED) and, where the sources' tables answer the question
   (the cell the question names, or a calculation over its cells), it states that value, it stands;
-  otherwise the answer leads with the extracted cell or sentence and a warning says why ("the generated
-  number '$79,368' is not in the sources; answering with ...", "the generated answer does not state
-  66,608 million; answering with the cell ..."). The reply is kept in `details["generated_answer"]`.
+  a reply that states no number keeps only when at least AUTO_WORDS of its words are in the sources (or it
+  says the sources do not answer); otherwise the answer leads with the extracted cell or sentence and a
+  warning says why ("the generated number '$79,368' is not in the sources; answering with ...", "the
+  generated answer does not state 66,608 million, the value the table gives; answering with the cell ...",
+  "only 20% of the generated answer's words are in the sources; answering with the best evidence
+  sentence ..."). The reply is kept in `details["generated_answer"]`.
 Closed-label questions (AskOptions.choices: yes/no/maybe, scored by option likelihood) are always
 generated: the modes apply to free and numeric answers. `details["answer_mode"]` records the mode asked
 for and `details["answered_with"]` what the answer is: generated, table cell or evidence sentence.
@@ -30,7 +33,7 @@ from assistant.guard import neutralise
 from assistant.strategies.checks import check_claims
 from assistant.strategies.derive import derive_cell
 from assistant.strategies.derive_rows import derive_rows
-from assistant.strategies.evidence import split_units
+from assistant.strategies.evidence import split_units, words_of
 from assistant.strategies.extract import ExtractedCell, best_sentence, cell_evidence, cell_text, extract_cell
 from assistant.strategies.grounding import ground
 from assistant.strategies.numbers import SCALES, claims, quantities, same_quantity
@@ -42,6 +45,9 @@ if TYPE_CHECKING:
     from assistant.strategies.core import AskOptions
 
 AUTO_GROUNDED = 1.0  # auto keeps a reply only when every number it states is in a source
+AUTO_WORDS = 0.5  # ... and, when it states no number, when at least this share of its words is in the sources
+_ABSTAINS = re.compile(r"\b(?:do(?:es)?\s+not|don't|doesn't|cannot|can't)\s+(?:contain|say|mention|provide|state|"
+                       r"include|answer|know|find)|\bno\s+information\b|\bnot\s+(?:mentioned|stated|provided|given)\b", re.I)
 GENERATED, CELL, SENTENCE, CLOSED = "generated", "table cell", "evidence sentence", "generated (closed labels)"
 
 
@@ -97,6 +103,25 @@ def cell_checks(text: str, cell: ExtractedCell, question: str = "") -> list[Chec
         found, note = cell.cell.text, f"the cell of source [{cell.source}]'s table in column '{cell.column}'"
     return [Check(q.text, q.kind, q.start, q.end, True, (cell.source,), found, note)  # type: ignore[arg-type]
             for q in claims(line, question)]
+
+
+# words a reply uses to talk about the task rather than answer it, and verdicts that claim no fact
+_META = frozenset({"answer", "question", "source", "context", "passage", "text", "information", "document", "test"})
+_VERDICT = re.compile(r"^\W*(?:yes|no|maybe)\b", re.I)
+
+
+def words_supported(text: str, sources: Sequence[Source]) -> float | None:
+    """The share of a reply's content words (citation markers and words about the task aside) that some
+    source contains: 0.0 for a reply that only talks about the question or its sources ("The answer to the
+    question is: <source 5>"), None for one that claims nothing to check (empty, or a yes/no verdict)."""
+    words = words_of(re.sub(r"\[\d+\]", " ", text))
+    if not words or _VERDICT.match(text):
+        return None
+    said = words - _META
+    if not said:
+        return 0.0
+    seen = set().union(*(words_of(s.snippet) for s in sources)) if sources else set()
+    return len(said & seen) / len(said)
 
 
 def states_cell(text: str, cell: ExtractedCell) -> bool:
@@ -157,16 +182,24 @@ def finish_in_mode(answer: Answer, mode: str, embedder: Embedder | None = None) 
         return answer
     supported = answer.grounded is None or answer.grounded >= AUTO_GROUNDED
     found: tuple[str, Evidence, ExtractedCell | None] | None = None
+    why = ""
     if supported:
         found = extractive_answer(answer.question, answer.sources, embedder)
-        if found is None or found[2] is None or states_cell(answer.text, found[2]):
+        if found is None:
             return answer
+        if found[2] is not None:  # a table answers the question: the reply must state its value
+            if states_cell(answer.text, found[2]):
+                return answer
+            why = f"the generated answer does not state {found[2].value}, the value the table gives"
+        else:  # no number to check: the reply's words must be the sources' (an abstention claims nothing)
+            share = words_supported(answer.text, answer.sources)
+            if answer.grounded is not None or share is None or share >= AUTO_WORDS or _ABSTAINS.search(answer.text):
+                return answer
+            why = f"only {share:.0%} of the generated answer's words are in the sources"
     unsupported = [c.claim for c in answer.checks if not c.supported]
     generated = (answer.text, answer.citations, answer.checks, answer.grounded, answer.evidence,
                  answer.warnings[start:])
     del answer.warnings[start:]  # the replaced reply's warnings: one warning below says what happened instead
-    cell = found[2] if found is not None else None
-    why = f"the generated answer does not state {cell.value}, the value the table gives" if cell is not None else ""
     if not answer_extractively(answer, embedder, replacing=None if supported else unsupported, found=found, why=why):
         answer.text, answer.citations, answer.checks, answer.grounded, answer.evidence, kept = generated
         answer.warnings.extend(kept)
@@ -177,4 +210,4 @@ def finish_in_mode(answer: Answer, mode: str, embedder: Embedder | None = None) 
 
 
 __all__ = ["AUTO_GROUNDED", "answer_extractively", "answer_mode", "cell_checks", "extractive_answer", "finish_in_mode",
-           "quotable", "states_cell"]
+           "quotable", "states_cell", "words_supported"]
