@@ -47,6 +47,7 @@ bench: setup
 	$(PIP) install --quiet -c constraints.txt -e ".[bench]"
 	$(BIN)/python bench/index_build.py
 	$(BIN)/python bench/retrieval.py
+	$(BIN)/python bench/retrieval_tatqa.py
 	$(BIN)/python bench/train.py
 	$(BIN)/python bench/eval.py
 	$(BIN)/python bench/generate.py
