@@ -239,8 +239,9 @@ def derive_cell(question: str, sources: Sequence[Source]) -> ExtractedCell | Non
     matches = match_rows(question_words, sources)
     if what == "years":  # "what years does the table show?": any row of the first table with years will do
         matches += [RowMatch(i, t, t.rows[0], 0.0, None) for i, s in enumerate(sources) for t in read_tables(s.snippet)]
+    test = condition(question)
     for match in matches:
-        done = _compute(what, over, match, condition(question))
+        done = _compute(what, over, match, test)
         if done is None:
             continue
         value, calculation, columns = done
