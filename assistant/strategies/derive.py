@@ -8,9 +8,9 @@ average across the years it names, or the year in which the row is largest or sm
 The row is found as for a single cell (assistant.strategies.extract.match_rows), the columns by the years:
 - "change" / "increase" / "decrease" with two years: the later year's cell minus the earlier's; "difference":
   the larger less the smaller (how far apart they are);
-- "percentage change" (also "% change", "growth rate", "change in percent") with two years, or one year and
-  one year ("in 2019": over the year before): (later - earlier) / earlier * 100; a change in one year
-  "compared to the previous year" likewise;
+- "percentage change" (also "% change", "growth rate", "change in percent") with two years, or with one
+  ("in 2019": over the year before): (later - earlier) / earlier * 100; a change in one year "compared to
+  the previous year" likewise;
 - "average" over the years named ("from 2017 to 2019", "2017-2019": each year of the range); one year named ("the 2019
   average ...") means that year and the one before, the opening and closing balance of the year;
 - "total" / "sum" of two years named, or of a range of years (and no change asked for): their sum;
@@ -38,7 +38,6 @@ from assistant.strategies.extract import (
     ExtractedCell,
     RowMatch,
     match_rows,
-    negative,
     table_words,
     year_columns,
 )
@@ -147,12 +146,9 @@ def _numbers(match: RowMatch, columns: list[int]) -> list[tuple[float, str, str]
     """(value, as answered, scale) of each column's cell; None when one is empty or a percentage mixes in."""
     out = []
     for j in columns:
-        read = match.read(j)
-        found = [q for q in quantities(match.row.cells[j].text) if not q.year] if read else []
-        if read is None or not found:
+        if (cell := match.number(j)) is None:
             return None
-        value = abs(found[0].value) * (-1 if negative(read[0]) else 1)
-        out.append((value, read[0], read[2]))
+        out.append((cell[0], cell[1], cell[3]))
     if len({r[1].endswith("%") for r in out}) > 1:
         return None
     return out

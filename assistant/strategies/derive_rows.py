@@ -28,7 +28,6 @@ from assistant.strategies.extract import (
     RowMatch,
     match_rows,
     named_columns,
-    negative,
     table_words,
 )
 from assistant.strategies.numbers import quantities
@@ -62,11 +61,8 @@ def _asked(question: str) -> tuple[str, str, str] | None:
 
 def _value(match: RowMatch, j: int) -> tuple[float, str] | None:
     """Column j of the row as (signed value, scale name); None when empty or a percentage."""
-    read = match.read(j)
-    found = [q for q in quantities(match.row.cells[j].text) if not q.year] if read else []
-    if read is None or not found or read[1]:
-        return None
-    return abs(found[0].value) * (-1 if negative(read[0]) else 1), read[2]
+    cell = match.number(j)
+    return None if cell is None or cell[2] else (cell[0], cell[3])
 
 
 def _compute(operation: str, a: float, b: float, scale: str) -> tuple[str, str] | None:

@@ -162,13 +162,22 @@ class RowMatch:
         value, percent = shown
         table = self.table
         header = table.headers[j] if j < len(table.headers) else ""
-        unit = _unit_of(self.row.label) if _unit_of(self.row.label) is not None else _unit_of(header)
+        unit = row_unit if (row_unit := _unit_of(self.row.label)) is not None else _unit_of(header)
         if unit == "percent" and not percent and not self.row.cells[j].text.lstrip().startswith(("$", "€", "£")):
             return f"{value}%", True, ""
         if percent or unit is not None:
             return value, percent, ""
         scale = (_header_scale(header) or _header_scale(" ".join([*table.headers, table.caption])) or self.page_scale)
         return value, percent, "" if scale is None else _NAMES.get(scale, "")
+
+    def number(self, j: int) -> tuple[float, str, bool, str] | None:
+        """Column j of the row as a number to compute with: (signed value, as answered, is a percentage,
+        scale name); None when empty."""
+        read = self.read(j)
+        found = [q for q in quantities(self.row.cells[j].text) if not q.year] if read else []
+        if read is None or not found:
+            return None
+        return abs(found[0].value) * (-1 if negative(read[0]) else 1), *read
 
 
 def match_rows(question_words: set[str], sources: Sequence[Source]) -> list[RowMatch]:
