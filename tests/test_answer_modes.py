@@ -145,8 +145,32 @@ def test_derived_answers_state_their_calculation() -> None:
 def test_no_table_cell_means_the_best_evidence_sentence() -> None:
     sources = [src(1, "The plant grows in water. Its leaves form holes by programmed cell death in the spring.")]
     text, evidence, cell = extractive_answer("How do the leaves form holes?", sources)  # type: ignore[misc]
-    assert cell is None and text == "Its leaves form holes by programmed cell death in the spring. [1]"
+    assert cell is None and text == ('Answer: by programmed cell death in the spring [1]\n'
+                                     'From source [1]: "Its leaves form holes by programmed cell death in the spring."')
     assert evidence.cited and evidence.kind == "sentence"
+    assert evidence.quote == "Its leaves form holes by programmed cell death in the spring."
+
+
+def test_a_sentence_that_does_not_restate_the_question_is_answered_whole() -> None:
+    sources = [src(1, "The plant grows in water. Holes appear in the leaves by programmed cell death.")]
+    text, _, cell = extractive_answer("What is the lace plant's natural habitat?", sources)  # type: ignore[misc]
+    assert cell is None and not text.startswith("Answer:") and text.endswith("[1]")
+
+
+def test_a_why_question_reads_no_table() -> None:
+    page = ("Revenue increased due to higher volumes in the offshore business.\n\n"
+            "| | 2019 | 2018 |\n|---|---|---|\n| Revenue | 1,200 | 1,000 |\n")
+    text, _, cell = extractive_answer("Why did revenue increase in 2019?", [src(1, page)])  # type: ignore[misc]
+    assert cell is None and text.startswith("Answer: due to higher volumes in the offshore business [1]")
+    text, _, cell = extractive_answer("What was the revenue in 2019?", [src(1, page)])  # type: ignore[misc]
+    assert cell is not None and cell.value == "1,200"
+
+
+def test_a_sentence_stating_the_amount_beats_a_cell_whose_row_says_little_of_the_question() -> None:
+    page = ("Amortization of deferred costs was $2.7 billion in 2019.\n\n"
+            "| | 2019 | 2018 |\n|---|---|---|\n| Prepaid expenses and other costs | 2,578 | 2,083 |\n")
+    text, _, cell = extractive_answer("What was the amortization of deferred costs in 2019?", [src(1, page)])  # type: ignore[misc]
+    assert cell is None and text.startswith("Answer: $2.7 billion [1]")
 
 
 # ---- modes through the RAG strategy -------------------------------------------------------------------
@@ -216,7 +240,7 @@ def test_auto_replaces_a_reply_without_numbers_whose_words_the_sources_do_not_ho
         return answer_with(get_strategy("rag"), ctx, question, AskOptions())
 
     replaced = ask("The answer to the question is: <source 1>")
-    assert replaced.text == "Its leaves form holes by programmed cell death in the spring. [1]"
+    assert replaced.text.startswith("Answer: by programmed cell death in the spring [1]\nFrom source [1]: ")
     assert replaced.details["answered_with"] == "evidence sentence"
     assert replaced.warnings[0].startswith("only 0% of the generated answer's words are in the sources; answering "
                                            "with the best evidence sentence of source [1]")
@@ -224,6 +248,21 @@ def test_auto_replaces_a_reply_without_numbers_whose_words_the_sources_do_not_ho
     kept = ask("The leaves form holes through programmed cell death [1].")
     assert kept.text == "The leaves form holes through programmed cell death [1]." and "generated_answer" not in kept.details
     assert ask("The sources do not contain the answer.").details["answered_with"] == "generated"
+
+
+def test_auto_replaces_a_reply_that_misses_the_amount_a_sentence_states(config: Config) -> None:
+    page = "The Company has $0.3 million of federal tax credit carryforwards and $2.1 million of state credits."
+    question = "What was the federal tax credit carryforwards?"
+
+    def ask(reply: str) -> Answer:
+        ctx = finance(with_mode(config, "auto"), FakeGenerator(reply=reply), FakeRetriever([src(1, page)]))
+        return answer_with(get_strategy("rag"), ctx, question, AskOptions())
+
+    replaced = ask("The federal tax credit carryforwards were $2.1 million [1].")  # in the source, not the answer
+    assert replaced.text.startswith("Answer: $0.3 million [1]")
+    assert replaced.warnings[0].startswith("the generated answer does not state $0.3 million, the amount the source states")
+    kept = ask("They were $0.3 million [1].")
+    assert kept.text == "They were $0.3 million [1]." and kept.details["answered_with"] == "generated"
 
 
 def test_extractive_generates_nothing_and_a_question_may_ask_its_own_mode(config: Config) -> None:

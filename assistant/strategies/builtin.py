@@ -259,7 +259,7 @@ class RagStrategy(BaseStrategy):
         if generation is None:
             if prepared.answer_mode == "extractive" and answer.sources and not answer.text:
                 start = time.perf_counter()
-                if not answer_extractively(answer, embedder):
+                if not answer_extractively(answer, embedder, short=ctx.domain.short_answers):
                     answer.text = "The sources hold no sentence or table cell to answer this with."
                 answer.timings["check"] = time.perf_counter() - start
             return answer
@@ -271,7 +271,7 @@ class RagStrategy(BaseStrategy):
                 answer.warnings.append("the model cited no source; citations were added by word overlap")
         # numbers checked against the sources (re-cited where another one shows them), evidence quoted; in
         # answer_mode auto, a reply stating a number no source shows gives way to the evidence
-        return finish_in_mode(answer, prepared.answer_mode, embedder)
+        return finish_in_mode(answer, prepared.answer_mode, embedder, short=ctx.domain.short_answers)
 
 
 class AdapterStrategy(BaseStrategy):

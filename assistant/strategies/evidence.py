@@ -54,8 +54,11 @@ class Unit:
 
 
 def _is_row(line: str) -> bool:
-    """A table row ends in two or more numeric cells ("Total revenues  66,608  62,286"), or in one set apart
-    by a run of spaces after a short label ("Boeing Capital  199")."""
+    """A table row: a markdown one ("| Revenue | 1,200 | 1,000 |"), or a line ending in two or more numeric
+    cells ("Total revenues  66,608  62,286"), or in one set apart by a run of spaces after a short label
+    ("Boeing Capital  199")."""
+    if re.fullmatch(r"\s*\|.*\|\s*", line):
+        return True
     tail = _NUMERIC_TAIL.search(line)
     if not tail:
         return False
