@@ -216,8 +216,49 @@ def test_auto_adds_transformers_for_prefill_only_where_it_measured_faster(module
     gen = load_generator(module_config)
     assert isinstance(gen, phased.PhasedGenerator) and isinstance(gen.reader, TransformersGenerator)
     assert "transformers for option scoring and long prompts" in describe_backend(module_config)
+    assert gen.handoff and gen.identity()["handoff"] is True  # the two caches agreed: llama.cpp writes from it
+    assert "replies written by llama.cpp" in gen.describe()
     scores = gen.score_options(QUESTION, OPTIONS)  # by transformers, which differs from llama.cpp by ~0.07
     assert scores == pytest.approx(gen.reader.score_options(QUESTION, OPTIONS), abs=1e-6)
     assert scores != pytest.approx(gen.decoder.score_options(QUESTION, OPTIONS), abs=1e-6)
     assert gen.identity()["prefill"]["backend"] == "transformers"
     clear_generators()
+
+
+LONG = [{"role": "user", "content": "Summarise the trial in one sentence. " + "Adults with hypertension were "
+         "randomised to a low-salt diet or usual care; blood pressure fell by 5 mmHg at six months. " * 12}]
+
+
+def test_kv_handoff_reads_with_transformers_and_writes_with_llamacpp(llama: Any, torch_gen: Any) -> None:
+    from assistant.models.kv_handoff import KVHandoff
+
+    handoff = KVHandoff.check(llama, torch_gen)
+    assert handoff is not None and handoff.interleave  # a Llama-family GGUF rotates adjacent pairs
+    prompt = llama.encode_prompt(LONG)
+    assert len(prompt.ids) > 4 * handoff.min_tokens
+    llama.llm.n_tokens = 0
+    alone = llama.generate(prompt, max_new_tokens=16)
+    llama.llm.n_tokens = 0
+    llama.handoff = handoff
+    try:
+        handed = llama.generate(prompt, max_new_tokens=16)
+        assert llama.llm.n_tokens >= len(prompt.ids)  # the prompt's cache was filled, not read again
+        assert llama.encode(handed.text)[:AGREE_TOKENS] == llama.encode(alone.text)[:AGREE_TOKENS]
+        scores = llama.score_options(prompt, OPTIONS)  # scoring after a handoff reads the same cache
+        llama.handoff, llama.llm.n_tokens = None, 0
+        assert scores == pytest.approx(llama.score_options(prompt, OPTIONS), abs=OPTION_TOLERANCE)
+    finally:
+        llama.handoff, llama.llm.n_tokens = None, 0
+
+
+def test_kv_handoff_is_refused_where_the_caches_do_not_agree(llama: Any, torch_gen: Any,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import llama_cpp
+
+    from assistant.models.kv_handoff import KVHandoff
+
+    # a model whose keys llama.cpp rotates by halves would need no interleaving: told so, the check sees the
+    # keys disagree and refuses, rather than decode from a wrong cache
+    monkeypatch.setattr(llama_cpp, "llama_model_rope_type", lambda model: llama_cpp.LLAMA_ROPE_TYPE_NEOX)
+    assert KVHandoff.check(llama, torch_gen) is None
+    assert llama.llm.n_tokens == 0

@@ -79,6 +79,8 @@ class LlamaCppGenerator(InProcessGenerator):
         self.eos_token_ids = self._end_tokens()
         self._loras: dict[str, Any] = {}  # slot -> llama_adapter_lora pointer
         self._active: str | None = None
+        # a KVHandoff (assistant.models.kv_handoff): long prompts read by transformers, set by PhasedGenerator
+        self.handoff: Any = None
 
     # ---------------------------------------------------------------- identity
     def engine(self) -> dict[str, Any]:
@@ -202,7 +204,9 @@ class LlamaCppGenerator(InProcessGenerator):
         n = min(len(cached), len(ids) - 1)
         same = np.flatnonzero(cached[:n] != np.asarray(ids[:n]))
         self.llm.n_tokens = int(same[0]) if len(same) else n
-        if self.llm.n_tokens < len(ids) - 1:
+        if self.handoff is not None and len(ids) - 1 - self.llm.n_tokens >= self.handoff.min_tokens:
+            self.handoff.fill(ids[:-1], self._active)  # read by the faster engine, written into this cache
+        elif self.llm.n_tokens < len(ids) - 1:
             self.llm.eval(ids[self.llm.n_tokens : -1])
         return self._eval(ids[-1:])
 

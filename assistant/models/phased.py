@@ -5,8 +5,11 @@
 Reading a prompt (prefill) and writing a reply (decode) favour different engines on a CPU: transformers in
 bf16 reads ~5x faster than llama.cpp on a CPU with AMX, llama.cpp writes ~5x faster (a small model's
 decode step is Python overhead in transformers). So option scoring, which is all prefill, runs on the
-prefill engine, and each generation runs where `prompt / prefill rate + new tokens / decode rate` is
-smaller: a RAG prompt of ~1,200 tokens with a short answer on transformers, a short prompt on llama.cpp.
+prefill engine, and a generation takes the best of both: transformers reads the prompt and llama.cpp
+writes the reply from the keys and values transformers computed (assistant.models.kv_handoff; used only
+where the two caches are checked to agree at load). Without that handoff, each generation runs where
+`prompt / prefill rate + new tokens / decode rate` is smaller: a RAG prompt of ~1,200 tokens with a short
+answer on transformers, a short prompt on llama.cpp.
 The rates are measured once per machine, model and library versions (`measure_rates`, kept in
 `<cache>/engine-rates.json`) and shown by `assistant config show`. Both engines run the same weights (the
 GGUF's, dequantized for transformers) and tokenize identically (tests/test_llamacpp.py holds them
@@ -35,23 +38,37 @@ class PhasedGenerator(Generator):
 
     backend = "llamacpp+transformers"
 
-    def __init__(self, decoder: Generator, reader: Generator, rates: dict[str, dict[str, float]]) -> None:
+    def __init__(self, decoder: Generator, reader: Generator, rates: dict[str, dict[str, float]],
+                 handoff: bool = False) -> None:
         super().__init__(decoder.name, decoder.config, path=decoder.path,
                          context_length=min(decoder.context_length, reader.context_length))
         self.decoder, self.reader, self.rates = decoder, reader, rates
         self.lock = decoder.lock
+        # the prompt read by transformers and written into llama.cpp's cache, which writes the reply; only
+        # where the two engines' caches are checked to agree (assistant.models.kv_handoff)
+        if handoff and rates["reader"]["prefill"] > rates["decoder"]["prefill"]:
+            from assistant.models.kv_handoff import KVHandoff
+
+            decoder.handoff = KVHandoff.check(decoder, reader)  # type: ignore[attr-defined]
         # replies are usually shorter than max_new_tokens: the estimate uses the recent mean length
         self.typical_new = 64.0
         self._estimate_lock = threading.Lock()
 
     # ---------------------------------------------------------------- identity and tokens (the decoder's)
+    @property
+    def handoff(self) -> bool:
+        return getattr(self.decoder, "handoff", None) is not None
+
     def engine(self) -> dict[str, Any]:
-        return {"decode": self.decoder.identity(), "prefill": self.reader.identity(),
+        return {"decode": self.decoder.identity(), "prefill": self.reader.identity(), "handoff": self.handoff,
                 "rates": {k: {p: round(v) for p, v in r.items()} for k, r in self.rates.items()}}
 
     def describe(self) -> str:
-        return (f"{self.name} on llama.cpp for short prompts, transformers "
-                f"({self.reader.engine().get('dtype', '')}) for option scoring and long prompts")
+        dtype = self.reader.engine().get("dtype", "")
+        if self.handoff:
+            return (f"{self.name}: prompts read by transformers ({dtype}), replies written by llama.cpp from its "
+                    "keys and values; short prompts on llama.cpp alone")
+        return f"{self.name} on llama.cpp for short prompts, transformers ({dtype}) for option scoring and long prompts"
 
     def render(self, messages: Sequence[Message], *, add_generation_prompt: bool = True) -> str:
         return self.decoder.render(messages, add_generation_prompt=add_generation_prompt)
@@ -92,6 +109,10 @@ class PhasedGenerator(Generator):
         def seconds(kind: str) -> float:
             return n_prompt / self.rates[kind]["prefill"] + new / self.rates[kind]["decode"]
 
+        if self.handoff:  # the decoder reads long prompts at the reader's rate
+            read = max(self.rates["reader"]["prefill"], self.rates["decoder"]["prefill"])
+            if n_prompt / read + new / self.rates["decoder"]["decode"] <= seconds("reader"):
+                return self.decoder
         return self.reader if seconds("reader") < seconds("decoder") else self.decoder
 
     def generate(self, messages: Prompt, *, max_new_tokens: int | None = None, temperature: float | None = None,

@@ -76,7 +76,8 @@ def describe_backend(config: Config) -> str:
         shown = "; ".join(f"{'llama.cpp' if k == 'decoder' else 'transformers'} prefill {r['prefill']:.0f}, "
                           f"decode {r['decode']:.1f} tokens/s" for k, r in rates.items())
         if phased.worth_it(rates):
-            return (f"generation: llamacpp for short prompts, transformers for option scoring and long prompts"
+            return (f"generation: llamacpp for short prompts, transformers for option scoring and long prompts, "
+                    f"whose keys and values llama.cpp writes the reply from where the two caches agree at load"
                     f"{why} (measured: {shown})")
         return f"generation: llamacpp{why} (transformers measured no faster at prefill: {shown})"
     return f"generation: {backend}{why}" + (f", dtype {gen.dtype}" if backend == "transformers" else "")
@@ -141,7 +142,7 @@ def _with_prefill_engine(config: Config, llama: Generator, gguf: Path) -> Genera
         for k in loaded:  # not worth its memory: let it go
             del _MODELS[k]
         return llama
-    return phased.PhasedGenerator(llama, reader, rates)
+    return phased.PhasedGenerator(llama, reader, rates, handoff=True)
 
 
 def _transformers(config: Config) -> Generator:
