@@ -97,12 +97,12 @@ def extractive_answer(question: str, sources: Sequence[Source], embedder: Embedd
                                                   or extract_cell(question, sources))
     quote = best_sentence(question, sources, embedder)
     sentence = " ".join(quote.quote.split()) if quote else ""
-    span = None if "|" in sentence or not sentence else answer_span(question, sentence)
+    span = None if "|" in sentence or not sentence else answer_span(question, sentence)  # a row: the cell's
     if cell is not None and not (span and re.search(r"\d", span) and restated(question, sentence)
                                  >= restated(question, f"{cell.row} {cell.column}") + SENTENCE_OVER_CELL):
         return cell_text(cell), cell_evidence(cell, sources), cell
     if quote is None:
-        return None  # a table row: the cell path's
+        return None
     if span is None or not short:
         return f"{sentence} [{quote.source}]", replace(quote, cited=True), None
     return f"Answer: {span} [{quote.source}]\nFrom source [{quote.source}]: \"{sentence}\"", replace(quote, cited=True), None
