@@ -251,6 +251,33 @@ def test_kv_handoff_reads_with_transformers_and_writes_with_llamacpp(llama: Any,
         llama.handoff, llama.llm.n_tokens = None, 0
 
 
+def test_kv_handoff_carries_the_adapter_and_leaves_one_transformers_lacks(llama: Any, torch_gen: Any,
+                                                                          adapter_dir: Path) -> None:
+    from assistant.models.kv_handoff import KVHandoff
+
+    handoff = KVHandoff.check(llama, torch_gen)
+    assert handoff is not None
+    prompt = llama.encode_prompt(LONG)
+    llama.load_adapter(adapter_dir, "lora-both")
+    llama.load_adapter(adapter_dir, "lora-llama-only")
+    torch_gen.load_adapter(adapter_dir, "lora-both")
+    try:
+        for name in ("lora-both", "lora-llama-only"):
+            llama.llm.n_tokens = 0
+            alone = llama.score_options(prompt, OPTIONS, adapter=name)
+            llama.handoff, llama.llm.n_tokens = handoff, 0
+            handed = llama.score_options(prompt, OPTIONS, adapter=name)  # read by transformers with the adapter
+            llama.handoff = None
+            # within tolerance of llama.cpp's own reading; without the adapter, "No." would be ~1.5 nats off
+            assert handed == pytest.approx(alone, abs=OPTION_TOLERANCE), name
+        assert handoff.fill(prompt.ids[:-1], "lora-llama-only") is False  # transformers lacks it: llama.cpp reads
+    finally:
+        llama.handoff, llama.llm.n_tokens = None, 0
+        for name in ("lora-both", "lora-llama-only"):
+            llama.delete_adapter(name)
+        torch_gen.delete_adapter("lora-both")
+
+
 def test_kv_handoff_is_refused_where_the_caches_do_not_agree(llama: Any, torch_gen: Any,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     import llama_cpp

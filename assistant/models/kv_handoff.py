@@ -131,12 +131,14 @@ class KVHandoff:
             values.append(v.transpose(0, 1).reshape(cells, -1).half().cpu().numpy())
         return keys, values
 
-    def fill(self, ids: list[int], adapter: str | None) -> None:
-        """Put the cache of `ids` (with `adapter`) into the decoder's context as its tokens 0..n-1. Callers
-        hold the decoder's lock."""
+    def fill(self, ids: list[int], adapter: str | None) -> bool:
+        """Put the cache of `ids` (with `adapter`) into the decoder's context as its tokens 0..n-1; False
+        (nothing done) when the reader lacks the adapter. Callers hold the decoder's lock."""
         import llama_cpp
         import numpy as np
 
+        if adapter is not None and adapter not in self.reader.adapters:
+            return False  # e.g. a GGUF LoRA given to llama.cpp alone
         with self.reader.lock:
             self.reader.activate(adapter)
             keys, values = self._torch_cache(ids)
@@ -149,6 +151,7 @@ class KVHandoff:
             raise RuntimeError("llama.cpp did not take the prompt's keys and values")
         llm.input_ids[: len(ids)] = np.asarray(ids)
         llm.n_tokens = len(ids)
+        return True
 
     @classmethod
     def check(cls, decoder: Any, reader: Any) -> KVHandoff | None:

@@ -204,9 +204,9 @@ class LlamaCppGenerator(InProcessGenerator):
         n = min(len(cached), len(ids) - 1)
         same = np.flatnonzero(cached[:n] != np.asarray(ids[:n]))
         self.llm.n_tokens = int(same[0]) if len(same) else n
-        if self.handoff is not None and len(ids) - 1 - self.llm.n_tokens >= self.handoff.min_tokens:
-            self.handoff.fill(ids[:-1], self._active)  # read by the faster engine, written into this cache
-        elif self.llm.n_tokens < len(ids) - 1:
+        handed = (self.handoff is not None and len(ids) - 1 - self.llm.n_tokens >= self.handoff.min_tokens
+                  and self.handoff.fill(ids[:-1], self._active))  # read by the faster engine, into this cache
+        if not handed and self.llm.n_tokens < len(ids) - 1:
             self.llm.eval(ids[self.llm.n_tokens : -1])
         return self._eval(ids[-1:])
 
