@@ -121,7 +121,8 @@ class KVHandoff:
         with torch.inference_mode():
             out = model(input_ids=torch.tensor([ids], device=model.device), use_cache=True, logits_to_keep=1)
         keys, values = [], []
-        for layer in out.past_key_values.layers:
+        cache = out["cache"] if "cache" in out else out.past_key_values  # noqa: SIM401 (the old name warns)
+        for layer in cache.layers:
             k = layer.keys[0].float()  # [heads, cells, dim]
             heads, cells, dim = k.shape
             if self.interleave:  # each head's two halves -> adjacent pairs, as llama.cpp's rotation reads them
