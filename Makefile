@@ -52,6 +52,7 @@ bench: setup
 	$(BIN)/python bench/eval.py
 	$(BIN)/python bench/generate.py
 	$(BIN)/python bench/answer.py
+	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/load.py
 	$(BIN)/python bench/demo.py
 
