@@ -289,36 +289,3 @@ def test_kv_handoff_is_refused_where_the_caches_do_not_agree(llama: Any, torch_g
     monkeypatch.setattr(llama_cpp, "llama_model_rope_type", lambda model: llama_cpp.LLAMA_ROPE_TYPE_NEOX)
     assert KVHandoff.check(llama, torch_gen) is None
     assert llama.llm.n_tokens == 0
-
-
-def test_kv_handoff_reads_a_prompt_while_another_reply_holds_the_context(llama: Any, torch_gen: Any) -> None:
-    import threading
-
-    from assistant.models.kv_handoff import KVHandoff
-
-    handoff = KVHandoff.check(llama, torch_gen)
-    assert handoff is not None
-    prompt = llama.encode_prompt(LONG)
-    read = threading.Event()
-    compute = handoff.compute
-
-    def reading(ids: list[int], adapter: str | None) -> Any:
-        out = compute(ids, adapter)
-        read.set()
-        return out
-
-    handoff.compute = reading  # type: ignore[method-assign]
-    llama.handoff, llama.llm.n_tokens = handoff, 0
-    got: list[Any] = []
-    try:
-        with llama.lock:  # another reply is being written
-            worker = threading.Thread(target=lambda: got.append(llama.generate(prompt, max_new_tokens=8)))
-            worker.start()
-            assert read.wait(60)  # the prompt was read meanwhile
-            assert not got
-        worker.join(60)
-        handed = got[0]
-        llama.handoff, llama.llm.n_tokens = None, 0
-        assert llama.encode(handed.text)[:AGREE_TOKENS] == llama.encode(llama.generate(prompt, max_new_tokens=8).text)[:AGREE_TOKENS]
-    finally:
-        llama.handoff, llama.llm.n_tokens = None, 0

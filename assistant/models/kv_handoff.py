@@ -132,29 +132,17 @@ class KVHandoff:
             values.append(v.transpose(0, 1).reshape(cells, -1).half().cpu().numpy())
         return keys, values
 
-    def compute(self, ids: list[int], adapter: str | None) -> tuple[list[Any], list[Any]] | None:
-        """The keys and values of `ids` (with `adapter`) as the decoder's cache keeps them; None when the reader
-        lacks the adapter (e.g. a GGUF LoRA given to llama.cpp alone). Takes the reader's lock only."""
-        if adapter is not None and adapter not in self.reader.adapters:
-            return None
-        with self.reader.lock:
-            self.reader.activate(adapter)
-            return self._torch_cache(ids)
-
     def fill(self, ids: list[int], adapter: str | None) -> bool:
-        """`compute` and `write`; False (nothing done) when the reader lacks the adapter. Callers hold the
-        decoder's lock."""
-        ready = self.compute(ids, adapter)
-        if ready is not None:
-            self.write(ids, *ready)
-        return ready is not None
-
-    def write(self, ids: list[int], keys: list[Any], values: list[Any]) -> None:
-        """Put `keys` and `values` of `ids` into the decoder's context as its tokens 0..n-1. Callers hold the
-        decoder's lock."""
+        """Put the cache of `ids` (with `adapter`) into the decoder's context as its tokens 0..n-1; False
+        (nothing done) when the reader lacks the adapter. Callers hold the decoder's lock."""
         import llama_cpp
         import numpy as np
 
+        if adapter is not None and adapter not in self.reader.adapters:
+            return False  # e.g. a GGUF LoRA given to llama.cpp alone
+        with self.reader.lock:
+            self.reader.activate(adapter)
+            keys, values = self._torch_cache(ids)
         llm = self.decoder.llm
         llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(llm.ctx), -1, -1, -1)
         blob = _blob(self.layout, keys, values)
@@ -164,6 +152,7 @@ class KVHandoff:
             raise RuntimeError("llama.cpp did not take the prompt's keys and values")
         llm.input_ids[: len(ids)] = np.asarray(ids)
         llm.n_tokens = len(ids)
+        return True
 
     @classmethod
     def check(cls, decoder: Any, reader: Any) -> KVHandoff | None:

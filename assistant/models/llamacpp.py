@@ -19,7 +19,6 @@ from __future__ import annotations
 import ctypes
 import itertools
 import os
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -199,40 +198,17 @@ class LlamaCppGenerator(InProcessGenerator):
         The last token is always evaluated on its own: llama.cpp's logits for a token differ slightly
         (~0.07 nats here) between a batch and a single-token step, and a score must not depend on what
         happened to be cached before."""
-        self.llm.n_tokens = self._cached_prefix(ids)
-        handed = self._hands_over(ids) and self.handoff.fill(ids[:-1], self._active)  # read by the faster engine
-        if not handed and self.llm.n_tokens < len(ids) - 1:
-            self.llm.eval(ids[self.llm.n_tokens : -1])
-        return self._eval(ids[-1:])
-
-    def _cached_prefix(self, ids: list[int]) -> int:
-        """How many of `ids` (all but the last) the context holds already."""
         import numpy as np
 
         cached = self.llm.input_ids[: self.llm.n_tokens]
         n = min(len(cached), len(ids) - 1)
         same = np.flatnonzero(cached[:n] != np.asarray(ids[:n]))
-        return int(same[0]) if len(same) else n
-
-    def _hands_over(self, ids: list[int]) -> bool:
-        """Whether the prompt's uncached part is long enough for the handoff to read it."""
-        return self.handoff is not None and len(ids) - 1 - self._cached_prefix(ids) >= self.handoff.min_tokens
-
-    def run_decode(self, ids: list[int], max_new_tokens: int | None, temperature: float | None, stop: list[str],
-                   adapter: str | None, *, streamer: Any = None, cancel: Any = None) -> tuple[list[int], float]:
-        """As InProcessGenerator's; with a handoff, the prompt is read by transformers before this waits for
-        the context, so that one reply's reading overlaps another's writing. (Whether to read it is decided
-        on the cache as it stands now; under the lock the cache is checked again.)"""
-        start = time.perf_counter()
-        ready = self.handoff.compute(ids[:-1], adapter) if self._hands_over(ids) else None
-        reading = time.perf_counter() - start
-        with self.lock:
-            start = time.perf_counter()
-            self.activate(adapter)
-            if ready is not None:
-                self.handoff.write(ids[:-1], *ready)
-            new = self.decode_tokens(ids, max_new_tokens, temperature, stop, streamer=streamer, cancel=cancel)
-            return new, reading + time.perf_counter() - start
+        self.llm.n_tokens = int(same[0]) if len(same) else n
+        handed = (self.handoff is not None and len(ids) - 1 - self.llm.n_tokens >= self.handoff.min_tokens
+                  and self.handoff.fill(ids[:-1], self._active))  # read by the faster engine, into this cache
+        if not handed and self.llm.n_tokens < len(ids) - 1:
+            self.llm.eval(ids[self.llm.n_tokens : -1])
+        return self._eval(ids[-1:])
 
     def _eval(self, ids: list[int]) -> Any:
         """Evaluate `ids` after the cached tokens; a copy of the logits after the last one."""
