@@ -231,13 +231,18 @@ def test_auto_replaces_a_reply_the_table_contradicts(config: Config) -> None:
                        "What was the sales and marketing expense in 2017?", AskOptions()).text == "It was 9,184 [1]."
 
 
+def ask_auto(config: Config, page: str, question: str, reply: str) -> Answer:
+    """`question` answered in auto mode from one source, `page`, with the model replying `reply`."""
+    ctx = finance(with_mode(config, "auto"), FakeGenerator(reply=reply), FakeRetriever([src(1, page)]))
+    return answer_with(get_strategy("rag"), ctx, question, AskOptions())
+
+
 def test_auto_replaces_a_reply_without_numbers_whose_words_the_sources_do_not_hold(config: Config) -> None:
     page = "The plant grows in water. Its leaves form holes by programmed cell death in the spring."
     question = "How do the leaves form holes?"
 
     def ask(reply: str) -> Answer:
-        ctx = finance(with_mode(config, "auto"), FakeGenerator(reply=reply), FakeRetriever([src(1, page)]))
-        return answer_with(get_strategy("rag"), ctx, question, AskOptions())
+        return ask_auto(config, page, question, reply)
 
     replaced = ask("The answer to the question is: <source 1>")
     assert replaced.text.startswith("Answer: by programmed cell death in the spring [1]\nFrom source [1]: ")
@@ -255,8 +260,7 @@ def test_auto_replaces_a_reply_that_misses_the_amount_a_sentence_states(config: 
     question = "What was the federal tax credit carryforwards?"
 
     def ask(reply: str) -> Answer:
-        ctx = finance(with_mode(config, "auto"), FakeGenerator(reply=reply), FakeRetriever([src(1, page)]))
-        return answer_with(get_strategy("rag"), ctx, question, AskOptions())
+        return ask_auto(config, page, question, reply)
 
     replaced = ask("The federal tax credit carryforwards were $2.1 million [1].")  # in the source, not the answer
     assert replaced.text.startswith("Answer: $0.3 million [1]")

@@ -45,8 +45,9 @@ class PhasedGenerator(Generator):
         self.decoder, self.reader, self.rates = decoder, reader, rates
         self.lock = decoder.lock
         # the prompt read by transformers and written into llama.cpp's cache, which writes the reply; only
-        # where the two engines' caches are checked to agree (assistant.models.kv_handoff)
-        if handoff and rates["reader"]["prefill"] > rates["decoder"]["prefill"]:
+        # where the two engines' caches are checked to agree (assistant.models.kv_handoff); the registry builds
+        # this engine only where the reader reads faster (worth_it)
+        if handoff:
             from assistant.models.kv_handoff import KVHandoff
 
             decoder.handoff = KVHandoff.check(decoder, reader)  # type: ignore[attr-defined]
