@@ -218,10 +218,15 @@ def test_auto_adds_transformers_for_prefill_only_where_it_measured_faster(module
     assert "transformers for option scoring and long prompts" in describe_backend(module_config)
     assert gen.handoff and gen.identity()["handoff"] is True  # the two caches agreed: llama.cpp writes from it
     assert "replies written by llama.cpp" in gen.describe()
-    scores = gen.score_options(QUESTION, OPTIONS)  # by transformers, which differs from llama.cpp by ~0.07
-    assert scores == pytest.approx(gen.reader.score_options(QUESTION, OPTIONS), abs=1e-6)
-    assert scores != pytest.approx(gen.decoder.score_options(QUESTION, OPTIONS), abs=1e-6)
-    assert gen.identity()["prefill"]["backend"] == "transformers"
+    # with the handoff, scored on llama.cpp (whose logits differ from transformers' by ~0.07 nats), so that
+    # the reply generated next finds the prompt in its cache
+    scores = gen.score_options(LONG, OPTIONS)
+    assert gen.decoder.llm.n_tokens == len(gen.encode_prompt(LONG).ids)
+    assert scores == pytest.approx(gen.decoder.score_options(LONG, OPTIONS), abs=1e-6)
+    assert scores == pytest.approx(gen.reader.score_options(LONG, OPTIONS), abs=OPTION_TOLERANCE)
+    assert gen.identity()["prefill"]["backend"] == "transformers" and gen.identity()["scoring"] == "decode"
+    gen.decoder.handoff = None  # without it, option scoring is all prefill: on transformers
+    assert gen.score_options(QUESTION, OPTIONS) == pytest.approx(gen.reader.score_options(QUESTION, OPTIONS), abs=1e-6)
     clear_generators()
 
 
@@ -289,3 +294,4 @@ def test_kv_handoff_is_refused_where_the_caches_do_not_agree(llama: Any, torch_g
     monkeypatch.setattr(llama_cpp, "llama_model_rope_type", lambda model: llama_cpp.LLAMA_ROPE_TYPE_NEOX)
     assert KVHandoff.check(llama, torch_gen) is None
     assert llama.llm.n_tokens == 0
+

@@ -4,10 +4,10 @@
 
 Reading a prompt (prefill) and writing a reply (decode) favour different engines on a CPU: transformers in
 bf16 reads ~5x faster than llama.cpp on a CPU with AMX, llama.cpp writes ~5x faster (a small model's
-decode step is Python overhead in transformers). So option scoring, which is all prefill, runs on the
-prefill engine, and a generation takes the best of both: transformers reads the prompt and llama.cpp
-writes the reply from the keys and values transformers computed (assistant.models.kv_handoff; used only
-where the two caches are checked to agree at load). Without that handoff, each generation runs where
+decode step is Python overhead in transformers). So a generation takes the best of both: transformers reads
+the prompt and llama.cpp writes the reply from the keys and values transformers computed
+(assistant.models.kv_handoff; used only where the two caches are checked to agree at load); option
+scoring, all prefill, goes the same way, so that the reply generated after it finds the prompt cached. Without that handoff, each generation runs where
 `prompt / prefill rate + new tokens / decode rate` is smaller: a RAG prompt of ~1,200 tokens with a short
 answer on transformers, a short prompt on llama.cpp.
 The rates are measured once per machine, model and library versions (`measure_rates`, kept in
@@ -61,7 +61,9 @@ class PhasedGenerator(Generator):
         return getattr(self.decoder, "handoff", None) is not None
 
     def engine(self) -> dict[str, Any]:
+        # scores come from llama.cpp's logits with the handoff, from transformers' without: a run records which
         return {"decode": self.decoder.identity(), "prefill": self.reader.identity(), "handoff": self.handoff,
+                "scoring": "decode" if self.handoff else "prefill",
                 "rates": {k: {p: round(v) for p, v in r.items()} for k, r in self.rates.items()}}
 
     def describe(self) -> str:
@@ -137,7 +139,12 @@ class PhasedGenerator(Generator):
 
     def score_options(self, messages: Prompt, options: Sequence[str], *, normalize: bool = False,
                       adapter: str | None = None) -> list[float]:
-        return self.reader.score_options(self.encode_prompt(messages), options, normalize=normalize, adapter=adapter)
+        """With the handoff, on llama.cpp: transformers reads the prompt into its cache, the options' few
+        tokens are read there, and the reply that usually follows (evaluation scores a prompt's options,
+        then generates to it) finds the prompt cached instead of having it read a second time."""
+        prompt = self.encode_prompt(messages)
+        scorer = self.decoder if self.handoff and self.engine_for(len(prompt.ids), None) is self.decoder else self.reader
+        return scorer.score_options(prompt, options, normalize=normalize, adapter=adapter)
 
 
 # ---------------------------------------------------------------- measuring the engines
