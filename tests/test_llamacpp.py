@@ -295,3 +295,41 @@ def test_kv_handoff_is_refused_where_the_caches_do_not_agree(llama: Any, torch_g
     assert KVHandoff.check(llama, torch_gen) is None
     assert llama.llm.n_tokens == 0
 
+
+def test_concurrent_replies_are_written_together_on_several_sequences(llama: Any, torch_gen: Any,
+                                                                      adapter_dir: Path) -> None:
+    from assistant.models.batching import Request
+    from assistant.models.kv_handoff import KVHandoff
+    from tests.test_batching import PROMPTS, run_together
+
+    class Collect:
+        def __init__(self) -> None:
+            self.ids: list[int] = []
+
+        def put_ids(self, ids: list[int]) -> None:
+            self.ids += ids
+
+    prompts = [llama.encode_prompt(p).ids for p in [*PROMPTS, LONG]]
+    llama.load_adapter(adapter_dir, "batch-adapter")
+    torch_gen.load_adapter(adapter_dir, "batch-adapter")
+    try:
+        for handoff, adapter in ((None, None), (KVHandoff.check(llama, torch_gen), None), (None, "batch-adapter")):
+            llama.handoff = handoff
+            alone = []
+            for ids in prompts:
+                llama.llm.n_tokens = 0
+                alone.append(llama.run_decode(ids, 12, 0.0, [], adapter)[0])
+            streams = [Collect() for _ in prompts]
+            requests = [Request(ids, 12, 0.0, [], adapter, streamer) for ids, streamer in zip(prompts, streams,
+                                                                                              strict=True)]
+            together = run_together(llama.batcher, requests)
+            assert llama._sequences is not None and llama._sequences.adapter == adapter  # the batch path ran
+            for (new, _), own, stream in zip(together, alone, streams, strict=True):
+                # a batch's arithmetic differs a little from one reply's: the first tokens agree
+                assert new[:AGREE_TOKENS] == own[:AGREE_TOKENS], (handoff, adapter)
+                assert stream.ids == new  # each reply streamed its own tokens
+    finally:
+        llama.handoff, llama.llm.n_tokens = None, 0
+        llama.delete_adapter("batch-adapter")
+        torch_gen.delete_adapter("batch-adapter")
+    assert llama._sequences.adapter is None  # deleting the adapter cleared it on the batch context too

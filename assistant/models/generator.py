@@ -29,6 +29,7 @@ from typing import Any
 
 from assistant.config import GenerationConfig
 from assistant.errors import InputError, unknown
+from assistant.models.batching import Batcher, Request
 from assistant.models.streaming import FinishReason, Generation, GenerationStream, finished
 
 Message = Mapping[str, str]
@@ -209,6 +210,7 @@ class InProcessGenerator(Generator):
     the same `run_decode`. Subclasses give `eos_token_ids`, `activate` and `decode_tokens`."""
 
     eos_token_ids: list[int]
+    batcher: Batcher | None = None  # set by a backend that decodes concurrent replies together
 
     @abstractmethod
     def activate(self, adapter: str | None) -> None:
@@ -236,8 +238,14 @@ class InProcessGenerator(Generator):
     def run_decode(self, ids: list[int], max_new_tokens: int | None, temperature: float | None, stop: list[str],
                    adapter: str | None, *, streamer: Any = None, cancel: threading.Event | None = None
                    ) -> tuple[list[int], float]:
-        """One reply's new token ids and its compute seconds (not time spent waiting for other callers).
-        Here one reply at a time, under `lock`; a backend that decodes several together overrides this."""
+        """One reply's new token ids and its compute seconds (not time spent waiting for other callers):
+        decoded in a batch with the replies requested at the same moment where the backend has a `batcher`
+        (models/batching.py), else one reply at a time, under `lock`."""
+        if self.batcher is not None:
+            self.check_adapter(adapter)
+            request = Request(ids, self.max_new(len(ids), max_new_tokens), self.temperature(temperature), stop,
+                              adapter, streamer, cancel)
+            return self.batcher.submit(request)
         with self.lock:
             start = time.perf_counter()
             self.activate(adapter)

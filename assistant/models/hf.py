@@ -164,15 +164,6 @@ class TransformersGenerator(InProcessGenerator):
             self._peft.base_model.disable_adapter_layers()
 
     # ---------------------------------------------------------------- generation
-    def run_decode(self, ids: list[int], max_new_tokens: int | None, temperature: float | None, stop: list[str],
-                   adapter: str | None, *, streamer: Any = None, cancel: threading.Event | None = None
-                   ) -> tuple[list[int], float]:
-        """One reply, decoded in a batch with the replies requested at the same moment (models/batching.py)."""
-        self.check_adapter(adapter)
-        request = Request(ids, self.max_new(len(ids), max_new_tokens), self.temperature(temperature), stop, adapter,
-                          streamer, cancel)
-        return self.batcher.submit(request)
-
     def decode_batch(self, batch: list[Request], start: float) -> None:
         """Decode every request of `batch` (one adapter, one temperature) and finish each. Callers hold `lock`."""
         import torch

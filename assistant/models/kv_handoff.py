@@ -87,12 +87,14 @@ def _parse(blob: bytes) -> tuple[CacheLayout, list[Any], list[Any]]:
     return CacheLayout(bool(v_trans), tuple(k_layout), tuple(v_layout)), keys, values
 
 
-def _blob(layout: CacheLayout, keys: list[Any], values: list[Any]) -> bytes:
-    """A sequence state for seq 0 holding `keys` and `values` ([cells, width] float16 per layer) at 0..n-1."""
+def _blob(layout: CacheLayout, keys: list[Any], values: list[Any], streams: int = 1) -> bytes:
+    """A sequence state holding `keys` and `values` ([cells, width] float16 per layer) at 0..n-1, for a
+    context of `streams` KV streams (one per sequence, or one shared): the cells go in the first stream's
+    section, and llama.cpp puts them in the stream of the sequence they are set to."""
     import numpy as np
 
     cells = keys[0].shape[0]
-    parts = [struct.pack("<IiII", MAGIC, 0, 1, cells),
+    parts = [struct.pack("<IiII", MAGIC, 0, streams, cells),
              np.rec.fromarrays([np.arange(cells, dtype=np.int32), np.ones(cells, np.uint32),
                                 np.zeros(cells, np.int32)]).tobytes(),
              struct.pack("<II", int(layout.v_trans), len(keys))]
@@ -103,6 +105,7 @@ def _blob(layout: CacheLayout, keys: list[Any], values: list[Any]) -> bytes:
             parts += [struct.pack("<iII", v_type, size, width), np.ascontiguousarray(v.T, np.float16).tobytes()]
         else:
             parts += [struct.pack("<iQ", v_type, size), np.ascontiguousarray(v, np.float16).tobytes()]
+    parts.append(struct.pack(f"<{streams - 1}I", *[0] * (streams - 1)))  # the other streams: no cells
     return b"".join(parts)
 
 
@@ -132,24 +135,32 @@ class KVHandoff:
             values.append(v.transpose(0, 1).reshape(cells, -1).half().cpu().numpy())
         return keys, values
 
-    def fill(self, ids: list[int], adapter: str | None) -> bool:
-        """Put the cache of `ids` (with `adapter`) into the decoder's context as its tokens 0..n-1; False
-        (nothing done) when the reader lacks the adapter. Callers hold the decoder's lock."""
+    def write(self, ctx: Any, seq: int, streams: int, ids: list[int], adapter: str | None) -> bool:
+        """Put the cache of `ids` (with `adapter`) into sequence `seq` of llama.cpp context `ctx` (of
+        `streams` KV streams) as its tokens 0..n-1; False (nothing done) when the reader lacks the adapter.
+        Callers hold the decoder's lock."""
         import llama_cpp
-        import numpy as np
 
         if adapter is not None and adapter not in self.reader.adapters:
             return False  # e.g. a GGUF LoRA given to llama.cpp alone
         with self.reader.lock:
             self.reader.activate(adapter)
             keys, values = self._torch_cache(ids)
-        llm = self.decoder.llm
-        llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(llm.ctx), -1, -1, -1)
-        blob = _blob(self.layout, keys, values)
+        llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(ctx), seq, -1, -1)
+        blob = _blob(self.layout, keys, values, streams)
         buf = (ctypes.c_uint8 * len(blob)).from_buffer_copy(blob)
-        if llama_cpp.llama_state_seq_set_data(llm.ctx, buf, len(blob), 0) != len(blob):
-            llm.n_tokens = 0
+        if llama_cpp.llama_state_seq_set_data(ctx, buf, len(blob), seq) != len(blob):
             raise RuntimeError("llama.cpp did not take the prompt's keys and values")
+        return True
+
+    def fill(self, ids: list[int], adapter: str | None) -> bool:
+        """`write` into the decoder's own context (one sequence), which then holds `ids` as its cached prompt."""
+        import numpy as np
+
+        llm = self.decoder.llm
+        llm.n_tokens = 0
+        if not self.write(llm.ctx, 0, 1, ids, adapter):
+            return False
         llm.input_ids[: len(ids)] = np.asarray(ids)
         llm.n_tokens = len(ids)
         return True

@@ -19,12 +19,14 @@ from __future__ import annotations
 import ctypes
 import itertools
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from assistant.config import GenerationConfig
 from assistant.errors import ConfigError, InputError, ModelUnavailableError
+from assistant.models.batching import Batcher, Request
 from assistant.models.generator import (
     END_OF_TURN,
     InProcessGenerator,
@@ -81,6 +83,10 @@ class LlamaCppGenerator(InProcessGenerator):
         self._active: str | None = None
         # a KVHandoff (assistant.models.kv_handoff): long prompts read by transformers, set by PhasedGenerator
         self.handoff: Any = None
+        # concurrent replies are written together on a context of several sequences (models/llamacpp_batch.py)
+        self.batcher = Batcher(self.lock, self.decode_batch, max_batch=config.max_batch,
+                               max_tokens=config.max_batch * n_ctx)
+        self._sequences: Any = None
 
     # ---------------------------------------------------------------- identity
     def engine(self) -> dict[str, Any]:
@@ -167,11 +173,17 @@ class LlamaCppGenerator(InProcessGenerator):
                                   "(trained on another base model?)")
             self._loras[name] = pointer
 
+    def lora(self, name: str) -> Any:
+        """The llama_adapter_lora pointer of attached adapter `name`."""
+        return self._loras[name]
+
     def delete_adapter(self, name: str) -> None:
         with self.lock:
             self.check_adapter(name)
             if self._active == name:
                 self.activate(None)
+            if self._sequences is not None and self._sequences.adapter == name:
+                self._sequences.activate(None)
             _llama_cpp().llama_adapter_lora_free(self._loras.pop(name))
             self.adapter_sources.pop(name, None)
 
@@ -218,7 +230,9 @@ class LlamaCppGenerator(InProcessGenerator):
         last = _llama_cpp().llama_get_logits_ith(self.llm.ctx, -1)
         return np.array(np.ctypeslib.as_array(last, shape=(self.llm.n_vocab(),)), dtype=np.float64)
 
-    def _next_token(self, logits: Any, new: list[int], temp: float, rng: Any) -> int:
+    def next_token(self, logits: Any, new: list[int], temp: float, rng: Any) -> int:
+        """The next token after `logits`: greedy at temperature 0, else sampled; `new` (the reply so far)
+        repetition-penalised."""
         import numpy as np
 
         logits = np.array(logits, dtype=np.float64)
@@ -243,7 +257,7 @@ class LlamaCppGenerator(InProcessGenerator):
         logits = self._prefill(ids)
         new: list[int] = []
         while True:
-            token = self._next_token(logits, new, temp, rng)
+            token = self.next_token(logits, new, temp, rng)
             new.append(token)
             if streamer is not None:
                 streamer.put_ids([token])
@@ -252,6 +266,22 @@ class LlamaCppGenerator(InProcessGenerator):
             if stop and any(s in self.decode(new) for s in stop):
                 return new
             logits = self._eval([token])
+
+    def decode_batch(self, batch: list[Request], start: float) -> None:
+        """Decode every request of `batch` (one adapter, one temperature) and finish each: one reply on the
+        main context (its cached prompt reused), several together on the context of sequences. Callers hold
+        `lock`."""
+        if len(batch) == 1:
+            r = batch[0]
+            self.activate(r.adapter)
+            new = self.decode_tokens(r.ids, r.max_new, r.temperature, r.stop, streamer=r.streamer, cancel=r.cancel)
+            r.finish(new, time.perf_counter() - start)
+            return
+        if self._sequences is None:
+            from assistant.models.llamacpp_batch import Sequences
+
+            self._sequences = Sequences(self, self.config.max_batch)
+        self._sequences.decode(batch, start)
 
     def score_options(self, messages: Prompt, options: Sequence[str], *, normalize: bool = False,
                       adapter: str | None = None) -> list[float]:
