@@ -59,6 +59,7 @@ def test_dtype_auto_measures_once_and_keeps_the_choice(tmp_path: Path, monkeypat
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(dtype_module, "has_bf16_units", lambda: True)
     monkeypatch.setattr(dtype_module, "forward_seconds", lambda model: speeds[model.dtype])
+    monkeypatch.setattr(dtype_module, "_check_in_child", lambda folder, cache: None)  # the check in this process
     chosen, (model, _) = dtype_module.choose_dtype("auto", tmp_path / "m", tmp_path, load)
     assert chosen == "bfloat16" and model.dtype == torch.bfloat16 and loads == ["float32"]
     assert dtype_module.recorded_choice(tmp_path / "m", tmp_path)["dtype"] == "bfloat16"  # type: ignore[index]
@@ -72,6 +73,23 @@ def test_dtype_auto_measures_once_and_keeps_the_choice(tmp_path: Path, monkeypat
     monkeypatch.setattr(dtype_module, "has_bf16_units", lambda: False)
     assert dtype_module.choose_dtype("auto", tmp_path / "third", tmp_path, load)[0] == "float32"
     assert dtype_module.choose_dtype("bfloat16", tmp_path / "third", tmp_path, load)[0] == "bfloat16"
+
+
+def test_dtype_check_runs_in_a_child_so_its_fp32_copy_never_loads_here(tiny_model_dir: Path, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dtype_module, "has_bf16_units", lambda: True)
+    loads: list[str] = []
+
+    def load(dtype: str) -> tuple[Any, Any]:
+        loads.append(dtype)
+        return dtype, "tokenizer"
+
+    chosen, _ = dtype_module.choose_dtype("auto", tiny_model_dir, tmp_path, load)
+    made = dtype_module.recorded_choice(tiny_model_dir, tmp_path)  # the child timed the real tiny model
+    assert made is not None and made["fp32_prefill_s"] > 0 and made["bf16_prefill_s"] > 0
+    assert loads == [chosen] == [made["dtype"]]  # here, only the chosen dtype was ever loaded
+    # a child that cannot check (no such model) leaves it to this process
+    assert dtype_module._check_in_child(tmp_path / "missing", tmp_path) is None
 
 
 class Engine:

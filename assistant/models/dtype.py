@@ -5,7 +5,9 @@
 CUDA: bf16. A CPU: bf16 matmuls are fast only with AMX or AVX-512-BF16 (an Intel Xeon with AMX prefills
 ~4x faster in bf16) and far slower without (an AMD EPYC), so `auto` picks bf16 only where the CPU has those
 and a quick check (one 256-token forward pass in each dtype) shows it faster. The outcome is kept in
-`<cache>/dtype.json` per CPU model, torch version and model folder, so the check runs once per machine.
+`<cache>/dtype.json` per CPU model, torch version and model folder, so the check runs once per machine,
+in a child process: the fp32 copy it times would otherwise set the app's peak memory (~0.5 GB for the
+embedded model) for good.
 """
 
 from __future__ import annotations
@@ -92,19 +94,38 @@ def choose_dtype(setting: str, folder: Path, cache_dir: Path, load: Any) -> tupl
         return "bfloat16", load("bfloat16")
     if not has_bf16_units():
         return "float32", load("float32")
-    known = recorded_choice(folder, cache_dir)
+    known = recorded_choice(folder, cache_dir) or _check_in_child(folder, cache_dir)
     if known and known.get("dtype") in ("float32", "bfloat16"):
         return str(known["dtype"]), load(known["dtype"])
-    model, tokenizer = load("float32")
-    fp32 = forward_seconds(model)
-    model.to(torch.bfloat16)
-    bf16 = forward_seconds(model)
-    dtype = "bfloat16" if bf16 * MARGIN < fp32 else "float32"
-    _record(folder, cache_dir, {"dtype": dtype, "fp32_prefill_s": round(fp32, 4), "bf16_prefill_s": round(bf16, 4),
-                                "measured": time.strftime("%Y-%m-%d %H:%M")})
+    model, tokenizer = load("float32")  # the child could not check: here, at the cost of an fp32 copy
+    dtype = str(_check(folder, cache_dir, model)["dtype"])
     if dtype == "float32":
         model, tokenizer = load("float32")  # cast back from bf16 would lose precision: reload
     return dtype, (model, tokenizer)
+
+
+def _check(folder: Path, cache_dir: Path, model: Any) -> dict[str, Any]:
+    """Time `model` (fp32) in fp32 and then in bf16 (cast in place); record and return the choice."""
+    import torch
+
+    fp32 = forward_seconds(model)
+    model.to(torch.bfloat16)
+    bf16 = forward_seconds(model)
+    choice = {"dtype": "bfloat16" if bf16 * MARGIN < fp32 else "float32", "fp32_prefill_s": round(fp32, 4),
+              "bf16_prefill_s": round(bf16, 4), "measured": time.strftime("%Y-%m-%d %H:%M")}
+    _record(folder, cache_dir, choice)
+    return choice
+
+
+def _check_in_child(folder: Path, cache_dir: Path) -> dict[str, Any] | None:
+    """The check in a child process, so that the fp32 copy it times never adds to this process's peak
+    memory (the app keeps only the dtype chosen); None if the child fails."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "assistant.models.dtype", str(folder), str(cache_dir)],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return recorded_choice(folder, cache_dir) if done.returncode == 0 else None
 
 
 def has_bf16_units() -> bool:
@@ -112,3 +133,11 @@ def has_bf16_units() -> bool:
 
 
 __all__ = ["BF16_FLAGS", "choose_dtype", "cpu_model_and_flags", "forward_seconds", "recorded_choice"]
+
+
+if __name__ == "__main__":  # the child of _check_in_child: python -m assistant.models.dtype FOLDER CACHE_DIR
+    import sys
+
+    from assistant.models.loading import load_folder
+
+    _check(Path(sys.argv[1]), Path(sys.argv[2]), load_folder(Path(sys.argv[1]), "float32")[0])
