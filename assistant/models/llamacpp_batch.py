@@ -18,18 +18,16 @@ from __future__ import annotations
 
 import ctypes
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from assistant.models.batching import Request
 
-if TYPE_CHECKING:
-    from assistant.models.llamacpp import LlamaCppGenerator
-
 
 class Sequences:
-    """A llama.cpp context of `n_seq` sequences on `gen`'s model, for decoding batches of replies."""
+    """A llama.cpp context of `n_seq` sequences on the model of `gen` (the LlamaCppGenerator that owns this
+    context: its llama.cpp model, tokens, sampling, adapters and KV handoff), for decoding batches of replies."""
 
-    def __init__(self, gen: LlamaCppGenerator, n_seq: int) -> None:
+    def __init__(self, gen: Any, n_seq: int) -> None:
         import llama_cpp
 
         self.gen, self.n_seq = gen, n_seq
