@@ -52,7 +52,7 @@ class GenerationConfig:
     # batch_tokens prompt tokens in all (1: one at a time)
     max_batch: int = 8
     batch_tokens: int = 12288
-    # llamacpp: CPU threads (0: half the cores for decoding, all for reading prompts)
+    # llamacpp: CPU threads (0: every core, but half for replies written together under load)
     threads: int = 0
     # openai: the server, the environment variable holding its key (none needed for a local server),
     # seconds per request, retries on 429/5xx/unreachable (with backoff)

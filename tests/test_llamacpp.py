@@ -298,6 +298,8 @@ def test_kv_handoff_is_refused_where_the_caches_do_not_agree(llama: Any, torch_g
 
 def test_concurrent_replies_are_written_together_on_several_sequences(llama: Any, torch_gen: Any,
                                                                       adapter_dir: Path) -> None:
+    import llama_cpp
+
     from assistant.models.batching import Request
     from assistant.models.kv_handoff import KVHandoff
     from tests.test_batching import PROMPTS, run_together
@@ -324,6 +326,8 @@ def test_concurrent_replies_are_written_together_on_several_sequences(llama: Any
                                                                                               strict=True)]
             together = run_together(llama.batcher, requests)
             assert llama._sequences is not None and llama._sequences.adapter == adapter  # the batch path ran
+            # replies written together decode on half the cores (under load, retrieval runs beside them)
+            assert llama_cpp.llama_n_threads(llama._sequences.ctx) == llama.batch_decode_threads
             for (new, _), own, stream in zip(together, alone, streams, strict=True):
                 # a batch's arithmetic differs a little from one reply's: the first tokens agree
                 assert new[:AGREE_TOKENS] == own[:AGREE_TOKENS], (handoff, adapter)

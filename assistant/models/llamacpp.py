@@ -56,11 +56,14 @@ class LlamaCppGenerator(InProcessGenerator):
 
     def __init__(self, name: str, gguf: Path, config: GenerationConfig) -> None:
         llama_cpp = _llama_cpp()
-        # generation.threads, else half the cores for decoding (llama.cpp's threads spin-wait for each other
-        # at every step: with every core, anything else running, such as the embedder, slows each token
-        # down many times) and every core for reading prompts, where the work per step is large
+        # generation.threads, else every core: a reply written alone (one user, a serial evaluation) decodes
+        # ~1.5x faster on 2 cores than on 1. Replies written together (models/llamacpp_batch.py) decode on
+        # half the cores (`batch_decode_threads`): they come under load, when other questions' retrieval runs
+        # beside them and llama.cpp's threads, which spin-wait for each other at every step, lose many times
+        # that to it; eight replies together write as fast on 1 thread as on 2 here
         cores = os.cpu_count() or 1
-        threads, batch_threads = (config.threads, config.threads) if config.threads else (max(1, cores // 2), cores)
+        threads = batch_threads = config.threads or cores
+        self.batch_decode_threads = config.threads or max(1, cores // 2)
         n_ctx = config.max_input_tokens + config.max_new_tokens
         try:
             llm = llama_cpp.Llama(model_path=str(gguf), n_ctx=n_ctx, n_threads=threads,

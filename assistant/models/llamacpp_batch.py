@@ -33,6 +33,7 @@ class Sequences:
         self.gen, self.n_seq = gen, n_seq
         params = type(gen.llm.context_params).from_buffer_copy(gen.llm.context_params)
         params.n_seq_max, params.kv_unified = n_seq, False
+        params.n_threads = gen.batch_decode_threads
         params.n_ctx = n_seq * gen.llm.n_ctx()  # each stream holds one whole context
         self.ctx = llama_cpp.llama_init_from_model(gen.llm.model, params)
         if not self.ctx:
