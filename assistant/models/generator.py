@@ -252,6 +252,12 @@ class InProcessGenerator(Generator):
             new = self.decode_tokens(ids, max_new_tokens, temperature, stop, streamer=streamer, cancel=cancel)
             return new, time.perf_counter() - start
 
+    def decode_alone(self, r: Request, start: float) -> None:
+        """A batch of one (`batcher`): decoded as a lone reply and finished. Callers hold `lock`."""
+        self.activate(r.adapter)
+        new = self.decode_tokens(r.ids, r.max_new, r.temperature, r.stop, streamer=r.streamer, cancel=r.cancel)
+        r.finish(new, time.perf_counter() - start)
+
     def stream(self, messages: Prompt, *, max_new_tokens: int | None = None, temperature: float | None = None,
                stop: Sequence[str] = (), adapter: str | None = None) -> GenerationStream:
         """Text pieces as they are generated; joined, they equal the final `result.text`. Each new token is

@@ -15,7 +15,6 @@ checks the installed peft version on every `set_adapter` and has refused a worki
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -169,12 +168,10 @@ class TransformersGenerator(InProcessGenerator):
         import torch
         from transformers import StoppingCriteriaList
 
-        self.activate(batch[0].adapter)
         if len(batch) == 1:
-            r = batch[0]
-            new = self.decode_tokens(r.ids, r.max_new, r.temperature, r.stop, streamer=r.streamer, cancel=r.cancel)
-            r.finish(new, time.perf_counter() - start)
+            self.decode_alone(batch[0], start)
             return
+        self.activate(batch[0].adapter)
         # Left padding: every reply starts at the same column; the mask hides the pads (and sets positions).
         width = max(len(r.ids) for r in batch)
         input_ids = torch.full((len(batch), width), self.pad_token_id, dtype=torch.long)

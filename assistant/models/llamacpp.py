@@ -19,7 +19,6 @@ from __future__ import annotations
 import ctypes
 import itertools
 import os
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -275,10 +274,7 @@ class LlamaCppGenerator(InProcessGenerator):
         main context (its cached prompt reused), several together on the context of sequences. Callers hold
         `lock`."""
         if len(batch) == 1:
-            r = batch[0]
-            self.activate(r.adapter)
-            new = self.decode_tokens(r.ids, r.max_new, r.temperature, r.stop, streamer=r.streamer, cancel=r.cancel)
-            r.finish(new, time.perf_counter() - start)
+            self.decode_alone(batch[0], start)
             return
         if self._sequences is None:
             from assistant.models.llamacpp_batch import Sequences
