@@ -175,9 +175,17 @@ class LlamaCppGenerator(InProcessGenerator):
                                   "(trained on another base model?)")
             self._loras[name] = pointer
 
-    def lora(self, name: str) -> Any:
-        """The llama_adapter_lora pointer of attached adapter `name`."""
-        return self._loras[name]
+    def apply_lora(self, ctx: Any, adapter: str | None) -> None:
+        """Apply attached `adapter` (None: none) to llama.cpp context `ctx` (this model's main context or its
+        context of sequences)."""
+        llama_cpp = _llama_cpp()
+        if adapter is None:
+            status = llama_cpp.llama_set_adapters_lora(ctx, None, 0, None)
+        else:
+            pointers = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(self._loras[adapter])
+            status = llama_cpp.llama_set_adapters_lora(ctx, pointers, 1, (ctypes.c_float * 1)(1.0))
+        if status != 0:
+            raise ConfigError(f"llama.cpp could not switch to adapter {adapter!r} on '{self.name}'")
 
     def delete_adapter(self, name: str) -> None:
         with self.lock:
@@ -194,14 +202,7 @@ class LlamaCppGenerator(InProcessGenerator):
         self.check_adapter(adapter)
         if adapter == self._active:
             return
-        llama_cpp = _llama_cpp()
-        if adapter is None:
-            status = llama_cpp.llama_set_adapters_lora(self.llm.ctx, None, 0, None)
-        else:
-            pointers = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(self._loras[adapter])
-            status = llama_cpp.llama_set_adapters_lora(self.llm.ctx, pointers, 1, (ctypes.c_float * 1)(1.0))
-        if status != 0:
-            raise ConfigError(f"llama.cpp could not switch to adapter {adapter!r} on '{self.name}'")
+        self.apply_lora(self.llm.ctx, adapter)
         self._active = adapter
         self.llm.n_tokens = 0  # the cached keys and values were computed with the other weights
 

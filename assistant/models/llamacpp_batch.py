@@ -16,7 +16,6 @@ and then each step's new tokens go through the model as one batch.
 
 from __future__ import annotations
 
-import ctypes
 import time
 from typing import Any
 
@@ -54,18 +53,9 @@ class Sequences:
 
     # ---------------------------------------------------------------- the model
     def activate(self, adapter: str | None) -> None:
-        import llama_cpp
-
-        if adapter == self.adapter:
-            return
-        if adapter is None:
-            status = llama_cpp.llama_set_adapters_lora(self.ctx, None, 0, None)
-        else:
-            pointers = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(self.gen.lora(adapter))
-            status = llama_cpp.llama_set_adapters_lora(self.ctx, pointers, 1, (ctypes.c_float * 1)(1.0))
-        if status != 0:
-            raise RuntimeError(f"llama.cpp could not switch to adapter {adapter!r} on '{self.gen.name}'")
-        self.adapter = adapter
+        if adapter != self.adapter:
+            self.gen.apply_lora(self.ctx, adapter)
+            self.adapter = adapter
 
     def _run(self, tokens: list[tuple[int, int, int]], logits: bool) -> list[Any]:
         """Evaluate (token, position, sequence) triples as one batch; the logits after each when `logits`."""
