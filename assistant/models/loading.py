@@ -135,12 +135,19 @@ def _remove_abandoned(parent: Path, slug: str) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "model"
+
+
+def _cache_folder(source: Path, cache_dir: Path, suffix: str = "") -> Path:
+    """`<cache>/models/<readable name>-<hash of the source's absolute path><suffix>`."""
+    digest = hashlib.sha256(str(source.resolve()).encode("utf-8")).hexdigest()[:8]
+    return cache_dir / "models" / f"{_slug(source.stem if source.is_file() else source.name)}-{digest}{suffix}"
+
+
 def gguf_cache_folder(gguf: Path, cache_dir: Path) -> Path:
     """Where the converted copy of `gguf` lives: readable name + a hash of its absolute path."""
-    gguf = gguf.resolve()
-    digest = hashlib.sha256(str(gguf).encode("utf-8")).hexdigest()[:8]
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", gguf.stem).strip("-.") or "model"
-    return cache_dir / "models" / f"{slug}-{digest}"
+    return _cache_folder(gguf, cache_dir)
 
 
 def convert_gguf(gguf: Path, cache_dir: Path) -> Path:
@@ -151,34 +158,53 @@ def convert_gguf(gguf: Path, cache_dir: Path) -> Path:
     takes its state dict and saves normally, and reloads in well under a second.
     """
     gguf = gguf.resolve()
-    source = _source_record(gguf)
-    target = gguf_cache_folder(gguf, cache_dir)
+    return _derived(gguf_cache_folder(gguf, cache_dir), _source_record(gguf), lambda out: _convert_into(gguf, out),
+                    f"converting {gguf.name} to a cached model folder (once, about half a minute)")
+
+
+def cast_folder(folder: Path, dtype: str, cache_dir: Path) -> Path:
+    """A cached copy of the model folder `folder` with its weights stored in `dtype`, made once (in a child
+    process) and again when the folder's files change. transformers reads fp32 weights into a bf16 model
+    through a float copy of them: ~0.9 GB above the bf16 model for a moment for the embedded 135M model,
+    which would set a long-lived process's peak for good; from weights already in bf16 it reads ~0.2 GB."""
+    folder = folder.resolve()
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in (".json", ".safetensors", ".bin"))
+    source = {"folder": str(folder), "dtype": dtype, "version": CONVERSION_VERSION,
+              "files": {p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in files}}
+    return _derived(_cache_folder(folder, cache_dir, f"-{dtype}"), source,
+                    lambda out: _run_child(["--cast", str(folder), dtype, str(out)], f"cannot store {folder} in {dtype}"),
+                    f"storing {folder.name} in {dtype} in the model cache (once, a few seconds)")
+
+
+def _derived(target: Path, source: dict[str, Any], make: Any, notice: str) -> Path:
+    """`target`, made by `make(tmp)` unless its source.json records `source` (a GGUF converted, a folder cast
+    to another dtype). Written beside the target and renamed into place: an interruption never leaves a half
+    folder, and a temp folder of a killed process is removed by the next attempt."""
     if _is_current(target, source):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned(target.parent, target.name)
-    # Written beside the target and renamed into place: an interrupted conversion never leaves a half folder.
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    print(f"converting {gguf.name} to a cached model folder (once, about half a minute) ...", file=sys.stderr, flush=True)
+    print(f"{notice} ...", file=sys.stderr, flush=True)
     start = time.perf_counter()
     try:
-        _convert_into(gguf, tmp)
+        make(tmp)
         (tmp / SOURCE_FILE).write_text(
-            json.dumps({"source": source, "converted_in_s": round(time.perf_counter() - start, 1)}, indent=2),
+            json.dumps({"source": source, "made_in_s": round(time.perf_counter() - start, 1)}, indent=2),
             encoding="utf-8",
         )
         _install(tmp, target, source)
     except OSError as exc:
-        raise ModelUnavailableError(f"could not write the converted model under {target.parent}: {exc}") from None
+        raise ModelUnavailableError(f"could not write {target.name} under {target.parent}: {exc}") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"converted {gguf.name} in {time.perf_counter() - start:.0f} s -> {target}", file=sys.stderr, flush=True)
+    print(f"done in {time.perf_counter() - start:.0f} s -> {target}", file=sys.stderr, flush=True)
     return target
 
 
 def _install(tmp: Path, target: Path, source: dict[str, Any]) -> None:
-    """Move a finished conversion into place; another process may have finished the same one first."""
-    # Not atomic_dir: a concurrent conversion that is current is kept (ours is discarded by the caller);
+    """Move a finished folder into place; another process may have finished the same one first."""
+    # Not atomic_dir: a concurrent result that is current is kept (ours is discarded by the caller);
     # only a stale one is replaced.
     if target.exists() and _is_current(target, source):
         return
@@ -189,13 +215,18 @@ def _convert_into(gguf: Path, out: Path) -> None:
     """Convert in a child process: dequantizing holds the GGUF's tensors, a float copy and a second model at
     once (about 1.4 GB for the embedded 135M model), and a long-lived process (the app) would otherwise keep
     that peak as its resident high-water mark."""
+    _run_child([str(gguf), str(out)], f"cannot convert {gguf}")
+
+
+def _run_child(args: list[str], failure: str) -> None:
+    """`python -m assistant.models.loading ARGS`; its last line on stderr as a ModelUnavailableError."""
     import subprocess
 
-    done = subprocess.run([sys.executable, "-m", "assistant.models.loading", str(gguf), str(out)],
+    done = subprocess.run([sys.executable, "-m", "assistant.models.loading", *args],
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
     if done.returncode != 0:
         lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
-        raise ModelUnavailableError(lines[-1] if lines else f"cannot convert {gguf}: exit code {done.returncode}")
+        raise ModelUnavailableError(lines[-1] if lines else f"{failure}: exit code {done.returncode}")
 
 
 def _convert_here(gguf: Path, out: Path) -> None:
@@ -234,32 +265,57 @@ def _convert_here(gguf: Path, out: Path) -> None:
             gguf_utils.tqdm = bar  # type: ignore[attr-defined]
 
 
-def load_folder(path: Path, dtype: str = "float32") -> tuple[Any, Any]:
+def load_folder(path: Path, dtype: str = "float32", cache_dir: Path | None = None) -> tuple[Any, Any]:
     """(model, tokenizer) from a local folder in `dtype`, eval mode, no hub, no progress bars; on CUDA
-    when torch sees a GPU."""
+    when torch sees a GPU. With `cache_dir`, fp32 weights wanted narrower on a CPU are read from a copy
+    stored in that dtype (`cast_folder`), else (the copy cannot be made) from the folder itself."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     placement = {"device_map": "auto"} if torch.cuda.is_available() else {}
+    source = path
+    if cache_dir is not None and not placement and dtype != "float32" and _stored_dtype(path) == "float32":
+        try:
+            source = cast_folder(path, dtype, cache_dir)
+        except ModelUnavailableError as exc:
+            print(f"warning: {exc}; reading the fp32 weights instead (more memory at load)", file=sys.stderr)
     try:
         with hub.quiet_transformers():
-            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
             model = AutoModelForCausalLM.from_pretrained(
-                path, dtype=getattr(torch, dtype), local_files_only=True, **placement
+                source, dtype=getattr(torch, dtype), local_files_only=True, **placement
             )
     except (OSError, ValueError, KeyError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelUnavailableError(f"cannot load the generation model in {path}: {first}") from None
+    model.config._name_or_path = str(path)  # the model is the folder's, wherever its weights were read from
     model.eval()
     return model, tokenizer
 
 
-if __name__ == "__main__":  # the child process of _convert_into: python -m assistant.models.loading GGUF OUT
+def _stored_dtype(folder: Path) -> str:
     try:
-        _convert_here(Path(sys.argv[1]), Path(sys.argv[2]))
+        data = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    return str(data.get("dtype") or data.get("torch_dtype") or "") if isinstance(data, dict) else ""
+
+
+def _cast_here(folder: Path, dtype: str, out: Path) -> None:
+    model, tokenizer = load_folder(folder, dtype)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
+if __name__ == "__main__":  # the child of _run_child: GGUF OUT (convert) or --cast FOLDER DTYPE OUT
+    try:
+        if sys.argv[1] == "--cast":
+            _cast_here(Path(sys.argv[2]), sys.argv[3], Path(sys.argv[4]))
+        else:
+            _convert_here(Path(sys.argv[1]), Path(sys.argv[2]))
     except ModelUnavailableError as exc:
         print(exc, file=sys.stderr)
         sys.exit(2)
     except Exception as exc:
-        print(f"cannot convert {sys.argv[1]}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"cannot convert {sys.argv[1:]}: {type(exc).__name__}: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -155,7 +155,8 @@ def _transformers(config: Config) -> Generator:
     if known:
         model, tokenizer, lock = _MODELS[known[0]]
     else:
-        dtype, (model, tokenizer) = choose_dtype(gen.dtype, path, config.cache_dir, lambda d: load_folder(path, d))
+        dtype, (model, tokenizer) = choose_dtype(gen.dtype, path, config.cache_dir,
+                                                 lambda d: load_folder(path, d, config.cache_dir))
         lock = threading.RLock()
         _MODELS[(str(path), dtype)] = (model, tokenizer, lock)
     return TransformersGenerator(gen.model, model, tokenizer, gen, path=path, lock=lock)
