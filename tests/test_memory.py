@@ -1,8 +1,9 @@
 """What keeps a long-lived process's memory down: weights read from a copy already in the dtype wanted
-(never through a float copy)."""
+(never through a float copy), and the C heap's freed pages given back after each reply."""
 
 from __future__ import annotations
 
+import ctypes
 import json
 import shutil
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 from assistant.errors import ModelUnavailableError
 from assistant.models import loading
+from assistant.models.generator import trim_heap
 from assistant.models.loading import load_folder
 
 
@@ -52,3 +54,26 @@ def test_a_copy_that_cannot_be_made_falls_back_to_reading_the_folder(tiny_model_
     model, _ = load_folder(tiny_model_dir, "bfloat16", tmp_path / "cache")
     assert str(model.dtype) == "torch.bfloat16"
     assert "disk full; reading the fp32 weights instead" in capsys.readouterr().err
+
+
+def rss_anon_mb() -> float:
+    line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("RssAnon"))
+    return int(line.split()[1]) / 1024
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads Linux's /proc")
+def test_trim_heap_gives_freed_heap_pages_back() -> None:
+    libc = ctypes.CDLL(None)
+    if not hasattr(libc, "malloc_trim"):
+        pytest.skip("no glibc malloc_trim here")
+    libc.malloc.restype = ctypes.c_void_p
+    libc.free.argtypes = [ctypes.c_void_p]
+    blocks = [libc.malloc(64 * 1024) for _ in range(2000)]  # ~125 MB in the heap (below the mmap threshold)
+    for block in blocks:
+        ctypes.memset(block, 1, 64 * 1024)
+    for block in blocks[:-1]:  # the last one pins the heap's top: free pages below it stay mapped
+        libc.free(block)
+    before = rss_anon_mb()
+    trim_heap()
+    assert before - rss_anon_mb() > 60
+    libc.free(blocks[-1])

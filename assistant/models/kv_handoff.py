@@ -23,6 +23,8 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
+from assistant.models.generator import trim_heap
+
 MAGIC = 0xAF143CD8  # llama.cpp's sequence-state magic number
 AGREE = 0.99  # least cosine similarity of every layer's keys and values between the two engines' caches
 MIN_TOKENS = 32  # a shorter uncached prompt is read by llama.cpp itself
@@ -87,26 +89,44 @@ def _parse(blob: bytes) -> tuple[CacheLayout, list[Any], list[Any]]:
     return CacheLayout(bool(v_trans), tuple(k_layout), tuple(v_layout)), keys, values
 
 
-def _blob(layout: CacheLayout, keys: list[Any], values: list[Any], streams: int = 1) -> bytes:
-    """A sequence state holding `keys` and `values` ([cells, width] float16 per layer) at 0..n-1, for a
-    context of `streams` KV streams (one per sequence, or one shared): the cells go in the first stream's
-    section, and llama.cpp puts them in the stream of the sequence they are set to."""
+def _state_buffer(layout: CacheLayout, cells: int, streams: int = 1) -> tuple[Any, list[Any], list[Any]]:
+    """A sequence state for `cells` cells at 0..n-1 in a context of `streams` KV streams (one per sequence,
+    or one shared), and float16 views into it where each layer's keys ([cells, width]) and values ([cells,
+    width], or [width, cells] where the context keeps them transposed) go. The cells go in the first
+    stream's section, and llama.cpp puts them in the stream of the sequence they are set to. One buffer,
+    filled in place: the prompt's cache is never copied whole (it is ~30 MB for a RAG prompt)."""
     import numpy as np
 
-    cells = keys[0].shape[0]
-    parts = [struct.pack("<IiII", MAGIC, 0, streams, cells),
-             np.rec.fromarrays([np.arange(cells, dtype=np.int32), np.ones(cells, np.uint32),
-                                np.zeros(cells, np.int32)]).tobytes(),
-             struct.pack("<II", int(layout.v_trans), len(keys))]
-    for (k_type, row), k in zip(layout.keys, keys, strict=True):
-        parts += [struct.pack("<iQ", k_type, row), np.ascontiguousarray(k, np.float16).tobytes()]
-    for (v_type, size, width), v in zip(layout.values, values, strict=True):
-        if layout.v_trans:
-            parts += [struct.pack("<iII", v_type, size, width), np.ascontiguousarray(v.T, np.float16).tobytes()]
-        else:
-            parts += [struct.pack("<iQ", v_type, size), np.ascontiguousarray(v, np.float16).tobytes()]
-    parts.append(struct.pack(f"<{streams - 1}I", *[0] * (streams - 1)))  # the other streams: no cells
-    return b"".join(parts)
+    head = [struct.pack("<IiII", MAGIC, 0, streams, cells),
+            np.rec.fromarrays([np.arange(cells, dtype=np.int32), np.ones(cells, np.uint32),
+                               np.zeros(cells, np.int32)]).tobytes(),
+            struct.pack("<II", int(layout.v_trans), len(layout.keys))]
+    sections: list[tuple[bytes, tuple[int, int]]] = []  # (header, (rows, columns) of float16)
+    for k_type, row in layout.keys:
+        sections.append((struct.pack("<iQ", k_type, row), (cells, row // 2)))
+    for v_type, size, width in layout.values:
+        sections.append((struct.pack("<iII", v_type, size, width), (width, cells)) if layout.v_trans
+                        else (struct.pack("<iQ", v_type, size), (cells, size // 2)))
+    tail = struct.pack(f"<{streams - 1}I", *[0] * (streams - 1))  # the other streams: no cells
+    total = sum(map(len, head)) + sum(len(h) + 2 * r * c for h, (r, c) in sections) + len(tail)
+    buf = (ctypes.c_uint8 * total)()
+    raw = np.frombuffer(memoryview(buf).cast("B"), np.uint8)
+    at = 0
+
+    def put(data: bytes) -> None:
+        nonlocal at
+        raw[at:at + len(data)] = np.frombuffer(data, np.uint8)
+        at += len(data)
+
+    for part in head:
+        put(part)
+    views = []
+    for header, (rows, columns) in sections:
+        put(header)
+        views.append(raw[at:at + 2 * rows * columns].view(np.float16).reshape(rows, columns))
+        at += 2 * rows * columns
+    put(tail)
+    return buf, views[:len(layout.keys)], views[len(layout.keys):]
 
 
 class KVHandoff:
@@ -117,23 +137,28 @@ class KVHandoff:
     def __init__(self, decoder: Any, reader: Any, layout: CacheLayout, interleave: bool) -> None:
         self.decoder, self.reader, self.layout, self.interleave = decoder, reader, layout, interleave
 
-    def _torch_cache(self, ids: list[int]) -> tuple[list[Any], list[Any]]:
+    def _state(self, ids: list[int], streams: int = 1) -> Any:
+        """The sequence state (a ctypes buffer) of `ids` as the reader computes it, for a context of `streams`
+        KV streams: its keys and values written layer by layer into the buffer, as float16."""
         import torch
 
         model = self.reader.model
         with torch.inference_mode():
             out = model(input_ids=torch.tensor([ids], device=model.device), use_cache=True, logits_to_keep=1)
-        keys, values = [], []
-        cache = out["cache"] if "cache" in out else out.past_key_values  # noqa: SIM401 (the old name warns)
-        for layer in cache.layers:
-            k = layer.keys[0].float()  # [heads, cells, dim]
-            heads, cells, dim = k.shape
-            if self.interleave:  # each head's two halves -> adjacent pairs, as llama.cpp's rotation reads them
-                k = k.reshape(heads, cells, 2, dim // 2).transpose(2, 3)
-            keys.append(k.reshape(heads, cells, dim).transpose(0, 1).reshape(cells, heads * dim).half().cpu().numpy())
-            v = layer.values[0].float()
-            values.append(v.transpose(0, 1).reshape(cells, -1).half().cpu().numpy())
-        return keys, values
+            cache = out["cache"] if "cache" in out else out.past_key_values  # noqa: SIM401 (the old name warns)
+            del out
+            trim_heap()  # the pass's freed activations (~70 MB for a RAG prompt), before the state's buffer
+            buf, key_slots, value_slots = _state_buffer(self.layout, len(ids), streams)
+            for layer, k_slot, v_slot in zip(cache.layers, key_slots, value_slots, strict=True):
+                k = layer.keys[0].to(torch.float16)  # [heads, cells, dim]
+                heads, cells, dim = k.shape
+                if self.interleave:  # each head's two halves -> adjacent pairs, as llama.cpp's rotation reads them
+                    k = k.reshape(heads, cells, 2, dim // 2).transpose(2, 3)
+                k_slot[...] = k.reshape(heads, cells, dim).transpose(0, 1).reshape(cells, heads * dim).cpu().numpy()
+                v = layer.values[0].to(torch.float16).transpose(0, 1).reshape(cells, -1).cpu().numpy()
+                v_slot[...] = v.T if self.layout.v_trans else v
+                layer.keys = layer.values = None  # copied: let it go
+        return buf
 
     def write(self, ctx: Any, seq: int, streams: int, ids: list[int], adapter: str | None) -> bool:
         """Put the cache of `ids` (with `adapter`) into sequence `seq` of llama.cpp context `ctx` (of
@@ -145,11 +170,9 @@ class KVHandoff:
             return False  # e.g. a GGUF LoRA given to llama.cpp alone
         with self.reader.lock:
             self.reader.activate(adapter)
-            keys, values = self._torch_cache(ids)
+            state = self._state(ids, streams)
         llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(ctx), seq, -1, -1)
-        blob = _blob(self.layout, keys, values, streams)
-        buf = (ctypes.c_uint8 * len(blob)).from_buffer_copy(blob)
-        if llama_cpp.llama_state_seq_set_data(ctx, buf, len(blob), seq) != len(blob):
+        if llama_cpp.llama_state_seq_set_data(ctx, state, len(state), seq) != len(state):
             raise RuntimeError("llama.cpp did not take the prompt's keys and values")
         return True
 
@@ -191,7 +214,7 @@ class KVHandoff:
                 return None  # a quantized cache: not written here
             interleave = llama_cpp.llama_model_rope_type(llm.model) == llama_cpp.LLAMA_ROPE_TYPE_NORM
             handoff = cls(decoder, reader, layout, interleave)
-            keys, values = handoff._torch_cache(ids)
+            _, keys, values = _parse(bytes(handoff._state(ids)))
 
         def cosine(a: Any, b: Any) -> float:
             a, b = a.astype(np.float64).ravel(), b.astype(np.float64).ravel()
