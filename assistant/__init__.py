@@ -21,7 +21,16 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 from typing import TYPE_CHECKING, Any
+
+# torch's bf16 matmuls on a CPU go through oneDNN, which keeps a compiled kernel for every matrix shape it
+# meets, up to 1,024 in each of two caches (oneDNN's and torch's ideep). Every prompt length is a new set of
+# shapes, so a long-lived process grew ~4 MB for each distinct prompt length it read, without bound in
+# practice (bench/memory.py --lengths). A few entries hold a forward pass's shapes just as fast. Set before
+# torch builds its first kernel (read once, then); a value already in the environment is kept.
+for _cache in ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "LRU_CACHE_CAPACITY"):
+    os.environ.setdefault(_cache, "16")
 
 # bitsandbytes logs a warning about an optional CPU kernel package on every import; it is noise here.
 logging.getLogger("bitsandbytes").setLevel(logging.ERROR)

@@ -1,13 +1,16 @@
-"""Where one process's memory goes when it serves the medical domain on the embedded defaults.
+"""Where one process's memory goes when it serves the medical domain on the embedded defaults, and how it
+holds up over many answers.
 
 A temporary data home with PubMedQA prepared and indexed (as bench/answer.py), then, in this order: the
 libraries the app imports (torch, transformers, gradio, chromadb), the embedder, the generation model on the
-default engine (llama.cpp, and transformers beside it where it reads prompts faster), the assistant, and one
-RAG answer. After each step it prints the resident memory (VmRSS) and the peak so far (VmHWM), from
-/proc/self/status. Target (issue 13): the app serving one domain under 1.2 GB (bench/load.py measures the
-app itself, under 20 users).
+default engine (llama.cpp, and transformers beside it where it reads prompts faster), the assistant, one
+RAG answer, and --answers more RAG answers to other test questions (each prompt a different length). After
+each step it prints the resident memory (VmRSS) and the peak so far (VmHWM), from /proc/self/status. Then
+the same answers once more in a child process with oneDNN's own kernel caches (1,024 shapes each, which the
+project caps: assistant/__init__.py), as the baseline for the growth over the answers. Target (issue 13):
+the app serving one domain under 1.2 GB (bench/load.py measures the app itself, under 20 users).
 
-    .venv/bin/python bench/memory.py          # ~2 min on 2 cores (indexing the 1,000 abstracts included)
+    .venv/bin/python bench/memory.py          # ~5 min on 2 cores (indexing the 1,000 abstracts included)
 """
 
 from __future__ import annotations
@@ -30,29 +33,19 @@ def memory_mb() -> tuple[int, int]:
     return int(fields["VmRSS"].split()[0]) // 1024, int(fields["VmHWM"].split()[0]) // 1024
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", type=Path, default=RESULTS / "memory.json")
-    parser.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)  # the child that indexes
-    args = parser.parse_args()
-    if args.prepare:
-        home, _, questions = pubmedqa_home("bench-memory-", 1, 0)
-        print(json.dumps({"home": str(home), "question": questions[0]}))
-        return
-    # indexing loads the embedder and Chroma: done in a child process, so that each step below is its own
+def measure(home: str, questions: list[str], quiet: bool = False) -> list[dict[str, object]]:
+    """The steps above in this process, on the data home `home`; each step's resident and peak MB."""
     import os
-    import subprocess
 
-    made = json.loads(subprocess.run([sys.executable, __file__, "--prepare"], check=True, capture_output=True,
-                                     text=True).stdout.strip().splitlines()[-1])
-    os.environ[ENV_HOME] = made["home"]
+    os.environ[ENV_HOME] = home
     config = load_config()
     steps: list[dict[str, object]] = []
 
     def step(name: str) -> None:
         rss, peak = memory_mb()
         steps.append({"step": name, "rss_mb": rss, "peak_mb": peak})
-        print(f"{name:<55} resident {rss:>5} MB   peak {peak:>5} MB", flush=True)
+        if not quiet:
+            print(f"{name:<55} resident {rss:>5} MB   peak {peak:>5} MB", flush=True)
 
     step("start (the project's config; PubMedQA indexed by a child)")
     import chromadb  # noqa: F401
@@ -71,11 +64,56 @@ def main() -> None:
     step("generation model loaded")
     assistant = Assistant("medical", config)
     step("assistant (index, router)")
-    assistant.ask(made["question"], strategy="rag")
+    assistant.ask(questions[0], strategy="rag")
     step("one RAG answer")
-    print(f"engine: {generator.describe()}")
+    for question in questions[1:]:
+        assistant.ask(question, strategy="rag")
+    step(f"{len(questions) - 1} more RAG answers")
+    steps.append({"engine": generator.describe()})
+    return steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--answers", type=int, default=30, help="RAG answers after the first (default 30)")
+    parser.add_argument("--json", type=Path, default=RESULTS / "memory.json")
+    parser.add_argument("--prepare", type=int, help=argparse.SUPPRESS)  # the child that indexes
+    parser.add_argument("--measure", help=argparse.SUPPRESS)  # the baseline child: a home and its questions
+    args = parser.parse_args()
+    if args.prepare:
+        home, _, questions = pubmedqa_home("bench-memory-", args.prepare, 0)
+        print(json.dumps({"home": str(home), "questions": questions}))
+        return
+    if args.measure:
+        made = json.loads(args.measure)
+        print(json.dumps(measure(made["home"], made["questions"], quiet=True)))
+        return
+    # indexing loads the embedder and Chroma: done in a child process, so that each step below is its own
+    import os
+    import subprocess
+
+    def child(*flags: str, env: dict[str, str] | None = None) -> object:
+        done = subprocess.run([sys.executable, __file__, *flags], check=True, capture_output=True, text=True,
+                              env=env)
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    made = child("--prepare", str(1 + args.answers))
+    assert isinstance(made, dict)
+    steps = measure(made["home"], made["questions"])
+    print(f"engine: {steps[-1]['engine']}")
+    upstream = {**os.environ, "ONEDNN_PRIMITIVE_CACHE_CAPACITY": "1024", "LRU_CACHE_CAPACITY": "1024"}
+    baseline = child("--measure", json.dumps(made), env=upstream)
+    assert isinstance(baseline, list)
+
+    def growth(run: list[dict[str, object]]) -> tuple[int, int, int]:
+        one, more = run[-3], run[-2]
+        return int(str(one["rss_mb"])), int(str(more["rss_mb"])), int(str(more["peak_mb"]))
+
+    (a1, a2, a_peak), (b1, b2, b_peak) = growth(steps), growth(baseline)
+    print(f"over {args.answers} more answers: resident {a1} -> {a2} MB (+{a2 - a1}), peak {a_peak} MB; with "
+          f"oneDNN's default kernel caches {b1} -> {b2} MB (+{b2 - b1}), peak {b_peak} MB")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"engine": generator.describe(), "steps": steps}, indent=2))
+    args.json.write_text(json.dumps({"steps": steps, "baseline_default_caches": baseline}, indent=2))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 """What keeps a long-lived process's memory down: weights read from a copy already in the dtype wanted
-(never through a float copy), and the C heap's freed pages given back after each reply."""
+(never through a float copy), the C heap's freed pages given back after each reply, and oneDNN's kernel
+caches kept small (a new prompt length is a new set of shapes)."""
 
 from __future__ import annotations
 
 import ctypes
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -77,3 +79,14 @@ def test_trim_heap_gives_freed_heap_pages_back() -> None:
     trim_heap()
     assert before - rss_anon_mb() > 60
     libc.free(blocks[-1])
+
+
+def test_importing_assistant_caps_onednn_kernel_caches_and_keeps_a_users_setting() -> None:
+    import subprocess
+    import sys
+
+    code = ("import os; os.environ['LRU_CACHE_CAPACITY'] = '7'; import assistant; "
+            "print(os.environ['ONEDNN_PRIMITIVE_CACHE_CAPACITY'], os.environ['LRU_CACHE_CAPACITY'])")
+    env = {k: v for k, v in os.environ.items() if k not in ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "LRU_CACHE_CAPACITY")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert done.stdout.split() == ["16", "7"]
