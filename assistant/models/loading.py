@@ -12,6 +12,8 @@ Nothing here reaches a model hub; anything else fails at once with a one-line Mo
 
 A GGUF is converted once into `<cache_dir>/models/<slug>/` (safetensors, fp32, tokenizer with its chat
 template) with `source.json` recording the GGUF's path, size and mtime, so a changed file reconverts.
+fp32 weights wanted narrower on a CPU are read from a copy stored in that dtype (`cast_folder`, made once
+beside the other cached folders), not cast while reading.
 """
 
 from __future__ import annotations
