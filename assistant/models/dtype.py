@@ -5,20 +5,19 @@
 CUDA: bf16. A CPU: bf16 matmuls are fast only with AMX or AVX-512-BF16 (an Intel Xeon with AMX prefills
 ~4x faster in bf16) and far slower without (an AMD EPYC), so `auto` picks bf16 only where the CPU has those
 and a quick check (one 256-token forward pass in each dtype) shows it faster. The outcome is kept in
-`<cache>/dtype.json` per CPU model, torch version and model folder, so the check runs once per machine,
-in a child process: the fp32 copy it times would otherwise set the app's peak memory (~0.5 GB for the
+`<cache>/dtype.json` per CPU model, torch version and model folder, so the check runs once per machine
+(again at the next load when other processes kept the cores busy during it: models/measured.py), in a child process: the fp32 copy it times would otherwise set the app's peak memory (~0.5 GB for the
 embedded model) for good.
 """
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from pathlib import Path
 from typing import Any
 
-from assistant.atomic import atomic_write
+from assistant.models import measured
 
 BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 CHOICES_FILE = "dtype.json"
@@ -46,27 +45,10 @@ def _key(folder: Path) -> str:
     return f"{cpu_model_and_flags()[0]} | torch {torch.__version__} | {Path(folder).resolve()}"
 
 
-def recorded_choice(folder: Path, cache_dir: Path) -> dict[str, Any] | None:
-    try:
-        choices = json.loads((cache_dir / CHOICES_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    found = choices.get(_key(folder))
-    return found if isinstance(found, dict) else None
-
-
-def _record(folder: Path, cache_dir: Path, choice: dict[str, Any]) -> None:
-    path = cache_dir / CHOICES_FILE
-    try:
-        choices = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        choices = {}
-    choices[_key(folder)] = choice
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, json.dumps(choices, indent=2))
-    except OSError:
-        pass  # a read-only cache only means the check runs again next time
+def recorded_choice(folder: Path, cache_dir: Path, *, busy_too: bool = False) -> dict[str, Any] | None:
+    """The choice kept for `folder` on this machine; None when there is none or it was measured while other
+    processes kept the cores busy (models/measured.py), unless `busy_too`."""
+    return measured.recorded(cache_dir, CHOICES_FILE, _key(folder), busy_too=busy_too)
 
 
 def forward_seconds(model: Any, tokens: int = 256) -> float:
@@ -108,12 +90,13 @@ def _check(folder: Path, cache_dir: Path, model: Any) -> dict[str, Any]:
     """Time `model` (fp32) in fp32 and then in bf16 (cast in place); record and return the choice."""
     import torch
 
-    fp32 = forward_seconds(model)
-    model.to(torch.bfloat16)
-    bf16 = forward_seconds(model)
+    with measured.OtherLoad() as others:
+        fp32 = forward_seconds(model)
+        model.to(torch.bfloat16)
+        bf16 = forward_seconds(model)
     choice = {"dtype": "bfloat16" if bf16 * MARGIN < fp32 else "float32", "fp32_prefill_s": round(fp32, 4),
-              "bf16_prefill_s": round(bf16, 4), "measured": time.strftime("%Y-%m-%d %H:%M")}
-    _record(folder, cache_dir, choice)
+              "bf16_prefill_s": round(bf16, 4), "measured": time.strftime("%Y-%m-%d %H:%M"), **others.fields()}
+    measured.record(cache_dir, CHOICES_FILE, _key(folder), choice)
     return choice
 
 
@@ -125,7 +108,7 @@ def _check_in_child(folder: Path, cache_dir: Path) -> dict[str, Any] | None:
 
     done = subprocess.run([sys.executable, "-m", "assistant.models.dtype", str(folder), str(cache_dir)],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-    return recorded_choice(folder, cache_dir) if done.returncode == 0 else None
+    return recorded_choice(folder, cache_dir, busy_too=True) if done.returncode == 0 else None
 
 
 def has_bf16_units() -> bool:

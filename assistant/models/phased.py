@@ -11,21 +11,21 @@ scoring, all prefill, goes the same way, so that the reply generated after it fi
 `prompt / prefill rate + new tokens / decode rate` is smaller: a RAG prompt of ~1,200 tokens with a short
 answer on transformers, a short prompt on llama.cpp.
 The rates are measured once per machine, model and library versions (`measure_rates`, kept in
-`<cache>/engine-rates.json`) and shown by `assistant config show`. Both engines run the same weights (the
+`<cache>/engine-rates.json`; again at the next load when other processes kept the cores busy meanwhile)
+and shown by `assistant config show`. Both engines run the same weights (the
 GGUF's, dequantized for transformers) and tokenize identically (tests/test_llamacpp.py holds them
 together); an adapter is attached to both.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from assistant.atomic import atomic_write
+from assistant.models import measured
 from assistant.models.generator import Generator, Message, Prompt
 from assistant.models.streaming import Generation, GenerationStream
 
@@ -205,25 +205,18 @@ def rates_key(gguf: Path, threads: int, dtype: str) -> str:
 
 
 def recorded_rates(cache_dir: Path, key: str) -> dict[str, dict[str, float]] | None:
-    try:
-        found = json.loads((cache_dir / RATES_FILE).read_text(encoding="utf-8")).get(key)
-    except (OSError, ValueError):
+    """The rates kept for `key`; None when there are none or they were measured on a busy machine (then
+    they are measured again: models/measured.py)."""
+    found = measured.recorded(cache_dir, RATES_FILE, key)
+    if found is None or not {"decoder", "reader"} <= set(found):
         return None
-    return found if isinstance(found, dict) and {"decoder", "reader"} <= set(found) else None
+    return {"decoder": found["decoder"], "reader": found["reader"]}
 
 
-def record_rates(cache_dir: Path, key: str, rates: dict[str, dict[str, float]]) -> None:
-    path = cache_dir / RATES_FILE
-    try:
-        known = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        known = {}
-    known[key] = rates
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, json.dumps(known, indent=2))
-    except OSError:
-        pass  # measured again next time
+def record_rates(cache_dir: Path, key: str, rates: dict[str, dict[str, float]],
+                 others: measured.OtherLoad | None = None) -> None:
+    """Keep `rates`, with how busy other processes kept the cores while they were measured (`others`)."""
+    measured.record(cache_dir, RATES_FILE, key, {**rates, **(others.fields() if others else {})})
 
 
 def worth_it(rates: dict[str, dict[str, float]]) -> bool:

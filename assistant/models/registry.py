@@ -58,11 +58,13 @@ def describe_backend(config: Config) -> str:
         try:  # where the model is (a GGUF: its converted folder), without converting anything now
             gguf = find_gguf(gen.model)
             folder = gguf_cache_folder(gguf, config.cache_dir) if gguf else resolve_model(gen.model, config)
-            choice = recorded_choice(folder, config.cache_dir)
+            choice = recorded_choice(folder, config.cache_dir, busy_too=True)
         except ModelUnavailableError:
             choice = None
+        busy = (f"; other processes kept {choice['others_cpu']:.0%} of the cores busy meanwhile: checked again at "
+                "the next load") if choice and recorded_choice(folder, config.cache_dir) is None else ""
         dtype = (f"{choice['dtype']} (measured {choice.get('measured', '')}: fp32 {choice.get('fp32_prefill_s')} s, "
-                 f"bf16 {choice.get('bf16_prefill_s')} s per 256-token pass)") if choice else "chosen at first load"
+                 f"bf16 {choice.get('bf16_prefill_s')} s per 256-token pass{busy})") if choice else "chosen at first load"
         return f"generation: transformers{why}, dtype {dtype}"
     if backend == "openai":
         return f"generation: openai{why}, {gen.base_url}, model {gen.model}"
@@ -124,7 +126,7 @@ def _rates_key(config: Config, gguf: Path) -> str:
 def _with_prefill_engine(config: Config, llama: Generator, gguf: Path) -> Generator:
     """backend auto on a GGUF: llama.cpp, joined by transformers for prefill where that measured faster
     here (models/phased.py); the measurement runs once per machine and model."""
-    from assistant.models import phased
+    from assistant.models import measured, phased
 
     key = _rates_key(config, gguf)
     rates = phased.recorded_rates(config.cache_dir, key)
@@ -133,10 +135,11 @@ def _with_prefill_engine(config: Config, llama: Generator, gguf: Path) -> Genera
     reader = _transformers(config)
     if rates is None:
         try:
-            rates = phased.measure_rates(llama, reader)
+            with measured.OtherLoad() as others:
+                rates = phased.measure_rates(llama, reader)
         except (RuntimeError, ValueError):  # a context too small to measure in: llama.cpp alone
             return llama
-        phased.record_rates(config.cache_dir, key, rates)
+        phased.record_rates(config.cache_dir, key, rates, others)
     if not phased.worth_it(rates):
         loaded = [k for k, v in _MODELS.items() if v[0] is getattr(reader, "model", None)]
         for k in loaded:  # not worth its memory: let it go
