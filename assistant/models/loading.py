@@ -173,9 +173,10 @@ def cast_folder(folder: Path, dtype: str, cache_dir: Path) -> Path:
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in (".json", ".safetensors", ".bin"))
     source = {"folder": str(folder), "dtype": dtype, "version": CONVERSION_VERSION,
               "files": {p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in files}}
+    size = sum(p.stat().st_size for p in files if p.suffix != ".json") / 2**30 / 2  # fp32 -> 16 bits
     return _derived(_cache_folder(folder, cache_dir, f"-{dtype}"), source,
                     lambda out: _run_child(["--cast", str(folder), dtype, str(out)], f"cannot store {folder} in {dtype}"),
-                    f"storing {folder.name} in {dtype} in the model cache (once, a few seconds)")
+                    f"storing {folder.name} in {dtype} in the model cache (once, ~{size:.2f} GB on disk)")
 
 
 def _derived(target: Path, source: dict[str, Any], make: Any, notice: str) -> Path:
@@ -319,5 +320,6 @@ if __name__ == "__main__":  # the child of _run_child: GGUF OUT (convert) or --c
         print(exc, file=sys.stderr)
         sys.exit(2)
     except Exception as exc:
-        print(f"cannot convert {sys.argv[1:]}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        what = f"store {sys.argv[2]} in {sys.argv[3]}" if sys.argv[1] == "--cast" else f"convert {sys.argv[1]}"
+        print(f"cannot {what}: {type(exc).__name__}: {exc}", file=sys.stderr)
         sys.exit(2)
