@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.models import measured
+from assistant.models.compute import on_compute_thread
 from assistant.models.generator import Generator, Message, Prompt
 from assistant.models.streaming import Generation, GenerationStream
 
@@ -167,13 +168,17 @@ def measure_rates(decoder: Any, reader: Any, tokens: int = 384, new: int = 16) -
     def llama_prefill() -> None:
         with decoder.lock:
             decoder.llm.n_tokens = 0
-            decoder.llm.eval(ids)
+            on_compute_thread(decoder.llm.eval, ids)
 
     def torch_prefill() -> None:
         import torch
 
-        with reader.lock, torch.inference_mode():
-            reader.model(input_ids=torch.tensor([ids], device=reader.model.device), logits_to_keep=1)
+        def read() -> None:
+            with torch.inference_mode():
+                reader.model(input_ids=torch.tensor([ids], device=reader.model.device), logits_to_keep=1)
+
+        with reader.lock:
+            on_compute_thread(read)
 
     produced: dict[str, int] = {}
 
