@@ -23,7 +23,6 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from assistant.models.compute import on_compute_thread
 from assistant.models.generator import trim_heap
 
 MAGIC = 0xAF143CD8  # llama.cpp's sequence-state magic number
@@ -171,7 +170,7 @@ class KVHandoff:
             return False  # e.g. a GGUF LoRA given to llama.cpp alone
         with self.reader.lock:
             self.reader.activate(adapter)
-            state = on_compute_thread(self._state, ids, streams)
+            state = self._state(ids, streams)
         llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(ctx), seq, -1, -1)
         if llama_cpp.llama_state_seq_set_data(ctx, state, len(state), seq) != len(state):
             raise RuntimeError("llama.cpp did not take the prompt's keys and values")
@@ -205,7 +204,7 @@ class KVHandoff:
             llm.n_tokens = 0
             llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(llm.ctx), -1, -1, -1)
             try:
-                on_compute_thread(llm.eval, ids)
+                llm.eval(ids)
                 layout, own_k, own_v = _parse(_state(llm))
             except (ValueError, RuntimeError, struct.error):
                 return None
@@ -215,7 +214,7 @@ class KVHandoff:
                 return None  # a quantized cache: not written here
             interleave = llama_cpp.llama_model_rope_type(llm.model) == llama_cpp.LLAMA_ROPE_TYPE_NORM
             handoff = cls(decoder, reader, layout, interleave)
-            _, keys, values = _parse(bytes(on_compute_thread(handoff._state, ids)))
+            _, keys, values = _parse(bytes(handoff._state(ids)))
 
         def cosine(a: Any, b: Any) -> float:
             a, b = a.astype(np.float64).ravel(), b.astype(np.float64).ravel()

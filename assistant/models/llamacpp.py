@@ -26,7 +26,6 @@ from typing import Any
 from assistant.config import GenerationConfig
 from assistant.errors import ConfigError, InputError, ModelUnavailableError
 from assistant.models.batching import Batcher, Request
-from assistant.models.compute import on_compute_thread
 from assistant.models.generator import (
     END_OF_TURN,
     InProcessGenerator,
@@ -223,14 +222,14 @@ class LlamaCppGenerator(InProcessGenerator):
         handed = (self.handoff is not None and len(ids) - 1 - self.llm.n_tokens >= self.handoff.min_tokens
                   and self.handoff.fill(ids[:-1], self._active))  # read by the faster engine, into this cache
         if not handed and self.llm.n_tokens < len(ids) - 1:
-            on_compute_thread(self.llm.eval, ids[self.llm.n_tokens : -1])
+            self.llm.eval(ids[self.llm.n_tokens : -1])
         return self._eval(ids[-1:])
 
     def _eval(self, ids: list[int]) -> Any:
         """Evaluate `ids` after the cached tokens; a copy of the logits after the last one."""
         import numpy as np
 
-        on_compute_thread(self.llm.eval, ids)
+        self.llm.eval(ids)
         last = _llama_cpp().llama_get_logits_ith(self.llm.ctx, -1)
         return np.array(np.ctypeslib.as_array(last, shape=(self.llm.n_vocab(),)), dtype=np.float64)
 

@@ -20,7 +20,6 @@ import time
 from typing import Any
 
 from assistant.models.batching import Request
-from assistant.models.compute import on_compute_thread
 
 
 class Sequences:
@@ -68,7 +67,7 @@ class Sequences:
         for i, (token, pos, seq) in enumerate(tokens):
             b.token[i], b.pos[i], b.n_seq_id[i], b.logits[i] = token, pos, 1, logits
             b.seq_id[i][0] = seq
-        if (status := on_compute_thread(llama_cpp.llama_decode, self.ctx, b)) != 0:
+        if (status := llama_cpp.llama_decode(self.ctx, b)) != 0:
             raise RuntimeError(f"llama.cpp failed to decode a batch of {len(tokens)} tokens (status {status})")
         if not logits:
             return []

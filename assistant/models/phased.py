@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from assistant.models import measured
-from assistant.models.compute import on_compute_thread
 from assistant.models.generator import Generator, Message, Prompt
 from assistant.models.streaming import Generation, GenerationStream
 
@@ -168,17 +167,13 @@ def measure_rates(decoder: Any, reader: Any, tokens: int = 384, new: int = 16) -
     def llama_prefill() -> None:
         with decoder.lock:
             decoder.llm.n_tokens = 0
-            on_compute_thread(decoder.llm.eval, ids)
+            decoder.llm.eval(ids)
 
     def torch_prefill() -> None:
         import torch
 
-        def read() -> None:
-            with torch.inference_mode():
-                reader.model(input_ids=torch.tensor([ids], device=reader.model.device), logits_to_keep=1)
-
-        with reader.lock:
-            on_compute_thread(read)
+        with reader.lock, torch.inference_mode():
+            reader.model(input_ids=torch.tensor([ids], device=reader.model.device), logits_to_keep=1)
 
     produced: dict[str, int] = {}
 
