@@ -6,8 +6,9 @@ endpoint with gradio_client, as the app's chat asks them (domain medical, strate
   - alone: --single questions one after another (after a warm-up question): their p50;
   - together: --users questions (other PubMedQA test questions) sent at the same moment from as many
     threads: errors, p50 and p95 of each one's latency, and p95 / the single-user p50.
-Also the app process's peak resident memory (VmHWM) after the questions alone and at the end. Targets (issue 13): no errors, p95 at most
-4x the single-user latency, and under 1.2 GB resident serving one domain.
+Also the app process's peak resident memory (VmHWM) after the questions asked alone and at the end.
+Targets (issue 13): no errors, p95 at most 4x the single-user latency, and under 1.2 GB resident serving
+one domain.
 
     .venv/bin/python bench/load.py                  # ~10-20 min on 2 cores
 """

@@ -68,7 +68,12 @@ def recorded(cache_dir: Path, file: str, key: str, *, busy_too: bool = False) ->
         return None
     if not isinstance(found, dict):
         return None
-    return found if busy_too or float(found.get("others_cpu") or 0.0) <= BUSY else None
+    return found if busy_too or not busy(found) else None
+
+
+def busy(record: dict[str, Any]) -> bool:
+    """Whether `record` was measured while other processes kept the cores busy (it is measured again)."""
+    return float(record.get("others_cpu") or 0.0) > BUSY
 
 
 def record(cache_dir: Path, file: str, key: str, value: dict[str, Any]) -> None:
@@ -86,4 +91,4 @@ def record(cache_dir: Path, file: str, key: str, value: dict[str, Any]) -> None:
         pass  # a read-only cache only means the measurement runs again next time
 
 
-__all__ = ["BUSY", "OtherLoad", "record", "recorded"]
+__all__ = ["BUSY", "OtherLoad", "busy", "record", "recorded"]

@@ -44,6 +44,7 @@ def resolve_backend(config: Config) -> str:
 
 def describe_backend(config: Config) -> str:
     """What `assistant config show` says of the engine, without loading the model."""
+    from assistant.models import measured
     from assistant.models.dtype import recorded_choice
 
     gen = config.generation
@@ -62,7 +63,7 @@ def describe_backend(config: Config) -> str:
         except ModelUnavailableError:
             choice = None
         busy = (f"; other processes kept {choice['others_cpu']:.0%} of the cores busy meanwhile: checked again at "
-                "the next load") if choice and recorded_choice(folder, config.cache_dir) is None else ""
+                "the next load") if choice and measured.busy(choice) else ""
         dtype = (f"{choice['dtype']} (measured {choice.get('measured', '')}: fp32 {choice.get('fp32_prefill_s')} s, "
                  f"bf16 {choice.get('bf16_prefill_s')} s per 256-token pass{busy})") if choice else "chosen at first load"
         return f"generation: transformers{why}, dtype {dtype}"
