@@ -27,7 +27,7 @@ log = logging.getLogger("assistant.app")
 SLOTS = 4  # Compare: at most four strategies side by side
 VOTES = {"A": "A is better", "B": "B is better", "tie": "Tie", "both_bad": "Both are bad"}
 # The chat shows the reply as it is written, redrawn at most this often: every redraw sends the whole
-# conversation through gradio, and one per token cost ~0.5-1 s per answer on 2 cores (more under load).
+# conversation through gradio, and one per token cost ~0.3-0.5 s per answer on 2 cores (more under load).
 REDRAW_S = 0.1
 
 
