@@ -19,6 +19,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -33,13 +34,13 @@ def memory_mb() -> tuple[int, int]:
     return int(fields["VmRSS"].split()[0]) // 1024, int(fields["VmHWM"].split()[0]) // 1024
 
 
-def measure(home: str, questions: list[str], quiet: bool = False) -> list[dict[str, object]]:
+def measure(home: str, questions: list[str], quiet: bool = False) -> list[dict[str, Any]]:
     """The steps above in this process, on the data home `home`; each step's resident and peak MB."""
     import os
 
     os.environ[ENV_HOME] = home
     config = load_config()
-    steps: list[dict[str, object]] = []
+    steps: list[dict[str, Any]] = []
 
     def step(name: str) -> None:
         rss, peak = memory_mb()
@@ -92,22 +93,20 @@ def main() -> None:
     import os
     import subprocess
 
-    def child(*flags: str, env: dict[str, str] | None = None) -> object:
+    def child(*flags: str, env: dict[str, str] | None = None) -> Any:
         done = subprocess.run([sys.executable, __file__, *flags], check=True, capture_output=True, text=True,
                               env=env)
         return json.loads(done.stdout.strip().splitlines()[-1])
 
     made = child("--prepare", str(1 + args.answers))
-    assert isinstance(made, dict)
     steps = measure(made["home"], made["questions"])
     print(f"engine: {steps[-1]['engine']}")
     upstream = {**os.environ, "ONEDNN_PRIMITIVE_CACHE_CAPACITY": "1024", "LRU_CACHE_CAPACITY": "1024"}
     baseline = child("--measure", json.dumps(made), env=upstream)
-    assert isinstance(baseline, list)
 
-    def growth(run: list[dict[str, object]]) -> tuple[int, int, int]:
+    def growth(run: list[dict[str, Any]]) -> tuple[int, int, int]:
         one, more = run[-3], run[-2]
-        return int(str(one["rss_mb"])), int(str(more["rss_mb"])), int(str(more["peak_mb"]))
+        return one["rss_mb"], more["rss_mb"], more["peak_mb"]
 
     (a1, a2, a_peak), (b1, b2, b_peak) = growth(steps), growth(baseline)
     print(f"over {args.answers} more answers: resident {a1} -> {a2} MB (+{a2 - a1}), peak {a_peak} MB; with "

@@ -6,8 +6,9 @@ CUDA: bf16. A CPU: bf16 matmuls are fast only with AMX or AVX-512-BF16 (an Intel
 ~4x faster in bf16) and far slower without (an AMD EPYC), so `auto` picks bf16 only where the CPU has those
 and a quick check (one 256-token forward pass in each dtype) shows it faster. The outcome is kept in
 `<cache>/dtype.json` per CPU model, torch version and model folder, so the check runs once per machine
-(again at the next load when other processes kept the cores busy during it: models/measured.py), in a child process: the fp32 copy it times would otherwise set the app's peak memory (~0.5 GB for the
-embedded model) for good.
+(again at the next load when other processes kept the cores busy during it: models/measured.py), in a
+child process: the fp32 copy it times would otherwise set the app's peak memory (~0.5 GB for the embedded
+model) for good.
 """
 
 from __future__ import annotations

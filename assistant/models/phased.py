@@ -213,6 +213,14 @@ def recorded_rates(cache_dir: Path, key: str) -> dict[str, dict[str, float]] | N
     return {"decoder": found["decoder"], "reader": found["reader"]}
 
 
+def measure_and_record_rates(cache_dir: Path, key: str, decoder: Any, reader: Any) -> dict[str, dict[str, float]]:
+    """`measure_rates`, kept under `key` with how busy other processes kept the cores meanwhile."""
+    with measured.OtherLoad() as others:
+        rates = measure_rates(decoder, reader)
+    record_rates(cache_dir, key, rates, others)
+    return rates
+
+
 def record_rates(cache_dir: Path, key: str, rates: dict[str, dict[str, float]],
                  others: measured.OtherLoad | None = None) -> None:
     """Keep `rates`, with how busy other processes kept the cores while they were measured (`others`)."""
@@ -224,4 +232,5 @@ def worth_it(rates: dict[str, dict[str, float]]) -> bool:
     return rates["reader"]["prefill"] > MARGIN * rates["decoder"]["prefill"]
 
 
-__all__ = ["MARGIN", "PhasedGenerator", "measure_rates", "rates_key", "record_rates", "recorded_rates", "worth_it"]
+__all__ = ["MARGIN", "PhasedGenerator", "measure_and_record_rates", "measure_rates", "rates_key", "record_rates",
+           "recorded_rates", "worth_it"]

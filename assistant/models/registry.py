@@ -127,7 +127,7 @@ def _rates_key(config: Config, gguf: Path) -> str:
 def _with_prefill_engine(config: Config, llama: Generator, gguf: Path) -> Generator:
     """backend auto on a GGUF: llama.cpp, joined by transformers for prefill where that measured faster
     here (models/phased.py); the measurement runs once per machine and model."""
-    from assistant.models import measured, phased
+    from assistant.models import phased
 
     key = _rates_key(config, gguf)
     rates = phased.recorded_rates(config.cache_dir, key)
@@ -136,11 +136,9 @@ def _with_prefill_engine(config: Config, llama: Generator, gguf: Path) -> Genera
     reader = _transformers(config)
     if rates is None:
         try:
-            with measured.OtherLoad() as others:
-                rates = phased.measure_rates(llama, reader)
+            rates = phased.measure_and_record_rates(config.cache_dir, key, llama, reader)
         except (RuntimeError, ValueError):  # a context too small to measure in: llama.cpp alone
             return llama
-        phased.record_rates(config.cache_dir, key, rates, others)
     if not phased.worth_it(rates):
         loaded = [k for k, v in _MODELS.items() if v[0] is getattr(reader, "model", None)]
         for k in loaded:  # not worth its memory: let it go
