@@ -191,6 +191,27 @@ def test_a_gguf_llama_cpp_cannot_load_is_one_line(config: Config, tmp_path: Path
     assert "\n" not in str(info.value)
 
 
+def test_built_on_ggml_threads_and_an_openmp_build_is_warned_of_once(capsys: pytest.CaptureFixture[str]) -> None:
+    """`make setup` builds llama.cpp without OpenMP (tools/llamacpp.sh: torch's libgomp would throttle it);
+    a build with it (pip's default) still runs, with one warning per process naming the fix."""
+    import llama_cpp
+
+    from assistant.models.llamacpp import _warn_if_openmp
+
+    info = bytes(llama_cpp.llama_print_system_info())
+    assert b"OPENMP = 1" not in info, f"built with OpenMP, rebuild it: tools/llamacpp.sh .venv ({info!r})"
+
+    class OpenMPBuild:
+        def llama_print_system_info(self) -> bytes:
+            return b"CPU : AVX2 = 1 | LLAMAFILE = 1 | OPENMP = 1 | REPACK = 1 | "
+
+    build = OpenMPBuild()
+    assert _warn_if_openmp(build) and _warn_if_openmp(build)
+    warned = capsys.readouterr().err
+    assert warned.count("warning: this llama-cpp-python was built with OpenMP") == 1
+    assert "GGML_OPENMP=OFF" in warned and "\n" not in warned.rstrip("\n")
+
+
 def test_llamacpp_backend_refuses_a_transformers_folder(config: Config, tiny_model_dir: Path) -> None:
     bad = config.replace(generation=GenerationConfig(model=str(tiny_model_dir), backend="llamacpp"))
     with pytest.raises(ModelUnavailableError, match="runs GGUF files"):

@@ -7,6 +7,10 @@
 # none of them; an AVX-512 build measured no faster for the embedded model), and the wheel is cached per
 # version and target: a build is only reused on a CPU that has every feature of its target. The build
 # takes 5-7 minutes on 2 cores, once.
+# ggml runs on its own threads, not OpenMP (GGML_OPENMP=OFF): torch's bundled libgomp has the same soname,
+# so both would share one OpenMP runtime, which keeps a thread team per calling thread and, once those teams
+# outnumber the cores, stops spinning at barriers; llama.cpp meets one at every operation of every token.
+# Answers asked from a web server's worker threads were ~1.9x slower for it (bench/answer.py).
 set -euo pipefail
 venv=$1 mode=${2:-locked}
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -16,7 +20,8 @@ cache=${ASSISTANT_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/assistant/wheels}
 flags=" $(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | cut -d: -f2 || true) "
 has() { for f in "$@"; do [[ $flags == *" $f "* ]] || return 1; done; }
 common="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF"
-common+=" -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF"
+common+=" -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DGGML_OPENMP=OFF"
+build=ggml-threads  # names what `common` chose beyond the target, in the cache key and the venv's stamp
 if [ "$(uname -m)" != x86_64 ]; then
   target=generic-$(uname -m) cmake=""
 elif has avx2 fma f16c bmi2; then
@@ -35,10 +40,10 @@ else
 fi
 installed=$("$venv/bin/python" -c "import importlib.metadata as m; print(m.version('llama-cpp-python'))" 2>/dev/null || true)
 stamp="$venv/.llama-cpp-target"
-if [ "$mode" = locked ] && [ "$installed" = "$version" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$target" ]; then
+if [ "$mode" = locked ] && [ "$installed" = "$version" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$target $build" ]; then
   exit 0  # this venv already has this version built for this CPU's target
 fi
-dir="$cache/llama-cpp-python-$version-$target"
+dir="$cache/llama-cpp-python-$version-$target-$build"
 if [ "$mode" != locked ] || ! ls "$dir"/llama_cpp_python-*.whl >/dev/null 2>&1; then
   echo "building llama-cpp-python $version for the $target CPU target (once, 5-7 minutes on 2 cores) ..." >&2
   tmp="$dir.tmp-$$"
@@ -53,4 +58,4 @@ lock=()
 "${pip[@]}" install "${lock[@]}" --force-reinstall --no-deps "$dir"/llama_cpp_python-*.whl
 # its own dependencies, from the lock like everything else
 "${pip[@]}" install "${lock[@]}" diskcache jinja2 numpy typing-extensions
-echo "$target" > "$stamp"
+echo "$target $build" > "$stamp"

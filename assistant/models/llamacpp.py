@@ -17,8 +17,10 @@ clears the KV cache, which was computed with the other weights.
 from __future__ import annotations
 
 import ctypes
+import functools
 import itertools
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -45,7 +47,21 @@ def _llama_cpp() -> Any:
             f"generation.backend llamacpp needs a working llama-cpp-python ({str(exc).splitlines()[0]}): run "
             "`make setup` (it builds it for this CPU), or set generation.backend: transformers"
         ) from None
+    _warn_if_openmp(llama_cpp)
     return llama_cpp
+
+
+@functools.cache
+def _warn_if_openmp(llama_cpp: Any) -> bool:
+    """Once per process, where llama.cpp was built on OpenMP (pip's default build): it then shares torch's
+    OpenMP runtime, which slows it down ~2x whenever more than one thread has asked torch or llama.cpp for
+    work (a web server's workers). `make setup` builds it on ggml's own threads (tools/llamacpp.sh)."""
+    openmp = b"OPENMP = 1" in bytes(llama_cpp.llama_print_system_info())
+    if openmp:
+        print("warning: this llama-cpp-python was built with OpenMP, which it shares with torch: answers asked "
+              "from several threads (the app) are ~2x slower; rebuild it with `tools/llamacpp.sh VENV` "
+              "(GGML_OPENMP=OFF)", file=sys.stderr)
+    return openmp
 
 
 class LlamaCppGenerator(InProcessGenerator):
