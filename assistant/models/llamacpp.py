@@ -54,12 +54,13 @@ def _llama_cpp() -> Any:
 @functools.cache
 def _warn_if_openmp(llama_cpp: Any) -> bool:
     """Once per process, where llama.cpp was built on OpenMP (pip's default build): it then shares torch's
-    OpenMP runtime, which slows it down ~2x whenever more than one thread has asked torch or llama.cpp for
-    work (a web server's workers). `make setup` builds it on ggml's own threads (tools/llamacpp.sh)."""
+    OpenMP runtime, which slowed RAG answers ~2x when each was asked from a new thread (bench/answer.py;
+    the app's workers measured the same either way). `make setup` builds it on ggml's own threads
+    (tools/llamacpp.sh)."""
     openmp = b"OPENMP = 1" in bytes(llama_cpp.llama_print_system_info())
     if openmp:
         print("warning: this llama-cpp-python was built with OpenMP, which it shares with torch: answers asked "
-              "from several threads (the app) are ~2x slower; rebuild it with `tools/llamacpp.sh VENV` "
+              "from threads other than the one that loaded it can be ~2x slower; rebuild it with `tools/llamacpp.sh VENV` "
               "(GGML_OPENMP=OFF)", file=sys.stderr)
     return openmp
 
