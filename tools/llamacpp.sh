@@ -10,7 +10,8 @@
 # ggml runs on its own threads, not OpenMP (GGML_OPENMP=OFF): torch's bundled libgomp has the same soname,
 # so both would share one OpenMP runtime, which keeps a thread team per calling thread and, once those teams
 # outnumber the cores, stops spinning at barriers; llama.cpp meets one at every operation of every token.
-# Answers asked from a web server's worker threads were ~1.9x slower for it (bench/answer.py).
+# RAG answers asked each from a new thread were ~1.9x slower for it (bench/answer.py;
+# the app's workers measured the same either way).
 set -euo pipefail
 venv=$1 mode=${2:-locked}
 root="$(cd "$(dirname "$0")/.." && pwd)"
