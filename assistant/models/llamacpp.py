@@ -60,8 +60,8 @@ def _warn_if_openmp(llama_cpp: Any) -> bool:
     openmp = b"OPENMP = 1" in bytes(llama_cpp.llama_print_system_info())
     if openmp:
         print("warning: this llama-cpp-python was built with OpenMP, which it shares with torch: answers asked "
-              "from threads other than the one that loaded it can be ~2x slower; rebuild it with `tools/llamacpp.sh VENV` "
-              "(GGML_OPENMP=OFF)", file=sys.stderr)
+              "from threads other than the one that loaded it can be ~2x slower; rebuild it with "
+              "`tools/llamacpp.sh VENV` (GGML_OPENMP=OFF)", file=sys.stderr)
     return openmp
 
 
