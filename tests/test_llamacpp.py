@@ -266,14 +266,18 @@ def test_kv_handoff_reads_with_transformers_and_writes_with_llamacpp(llama: Any,
     alone = llama.generate(prompt, max_new_tokens=16)
     llama.llm.n_tokens = 0
     llama.handoff = handoff
+    heads: list[int] = []  # the LM head (the tied embedding matrix) is not needed for keys and values
+    hook = torch_gen.model.get_output_embeddings().register_forward_hook(lambda *_: heads.append(1))
     try:
         handed = llama.generate(prompt, max_new_tokens=16)
         assert llama.llm.n_tokens >= len(prompt.ids)  # the prompt's cache was filled, not read again
+        assert not heads
         assert llama.encode(handed.text)[:AGREE_TOKENS] == llama.encode(alone.text)[:AGREE_TOKENS]
         scores = llama.score_options(prompt, OPTIONS)  # scoring after a handoff reads the same cache
         llama.handoff, llama.llm.n_tokens = None, 0
         assert scores == pytest.approx(llama.score_options(prompt, OPTIONS), abs=OPTION_TOLERANCE)
     finally:
+        hook.remove()
         llama.handoff, llama.llm.n_tokens = None, 0
 
 

@@ -204,6 +204,21 @@ class TransformersGenerator(InProcessGenerator):
                 [AnswerRepetitionPenalty(self.config.repetition_penalty, prompt_width)])
         return kwargs
 
+    def read_prompt(self, ids: Sequence[int]) -> Any:
+        """The KV cache of `ids`, computed by the model's decoder stack alone. Without the LM head nothing is
+        paged in that a prompt's keys and values do not need: for tied embeddings (the embedded model) the
+        head is the whole embedding matrix, 57 MB in bf16, of which a prompt reads only its tokens' rows.
+        Callers hold `self.lock`, in torch.inference_mode()."""
+        import torch
+
+        try:
+            body = self.model.get_decoder()
+        except (AttributeError, ValueError, NotImplementedError):  # get_decoder raises for a few exotic models
+            body = self.model
+        head = {} if body is not self.model else {"logits_to_keep": 1}
+        out = body(input_ids=torch.tensor([list(ids)], device=self.model.device), use_cache=True, **head)
+        return out["cache"] if "cache" in out else out.past_key_values  # noqa: SIM401 (the old name warns)
+
     def _read_prompts(self, batch: list[Request], width: int) -> Any:
         """The KV cache of every prompt but its last token, read one prompt at a time (no pads to compute,
         no padded attention to hold in memory) and joined left-padded: generate() then reads only the last
@@ -212,13 +227,11 @@ class TransformersGenerator(InProcessGenerator):
         import torch
         from transformers.cache_utils import DynamicCache, DynamicLayer
 
-        device = self.model.device
         if min(len(r.ids) for r in batch) < 2:
             return None
         caches = []
         for r in batch:
-            out = self.model(input_ids=torch.tensor([r.ids[:-1]], device=device), use_cache=True, logits_to_keep=1)
-            cache = out["cache"] if "cache" in out else out.past_key_values  # noqa: SIM401 (the old name warns)
+            cache = self.read_prompt(r.ids[:-1])
             if type(cache) is not DynamicCache or any(type(layer) is not DynamicLayer for layer in cache.layers):
                 return None
             caches.append(cache)

@@ -142,11 +142,8 @@ class KVHandoff:
         KV streams: its keys and values written layer by layer into the buffer, as float16."""
         import torch
 
-        model = self.reader.model
         with torch.inference_mode():
-            out = model(input_ids=torch.tensor([ids], device=model.device), use_cache=True, logits_to_keep=1)
-            cache = out["cache"] if "cache" in out else out.past_key_values  # noqa: SIM401 (the old name warns)
-            del out
+            cache = self.reader.read_prompt(ids)
             trim_heap()  # the pass's freed activations (~70 MB for a RAG prompt), before the state's buffer
             buf, key_slots, value_slots = _state_buffer(self.layout, len(ids), streams)
             for layer, k_slot, v_slot in zip(cache.layers, key_slots, value_slots, strict=True):

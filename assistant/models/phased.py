@@ -173,7 +173,7 @@ def measure_rates(decoder: Any, reader: Any, tokens: int = 384, new: int = 16) -
         import torch
 
         with reader.lock, torch.inference_mode():
-            reader.model(input_ids=torch.tensor([ids], device=reader.model.device), logits_to_keep=1)
+            reader.read_prompt(ids)  # as the handoff reads prompts: the LM head's weights stay unread
 
     produced: dict[str, int] = {}
 
