@@ -251,6 +251,22 @@ def test_auto_adds_transformers_for_prefill_only_where_it_measured_faster(module
     clear_generators()
 
 
+def test_engine_rates_are_measured_in_a_child_and_here_where_it_fails(llama: Any, torch_gen: Any, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from assistant.models import phased
+
+    real = phased.measure_rates
+    monkeypatch.setattr(phased, "measure_rates", lambda *a: pytest.fail("measured in the app's process"))
+    rates = phased.measure_and_record_rates(tmp_path, "k", llama, torch_gen)  # the LM head paged in there, not here
+    assert rates == phased.recorded_rates(tmp_path, "k", busy_too=True)
+    assert all(rates[e][p] > 0 for e in ("decoder", "reader") for p in ("prefill", "decode"))
+    monkeypatch.setattr(phased, "measure_rates", real)
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # a child that fails: measured here
+    assert phased.measure_and_record_rates(tmp_path, "k2", llama, torch_gen)["reader"]["prefill"] > 0
+
+
 LONG = [{"role": "user", "content": "Summarise the trial in one sentence. " + "Adults with hypertension were "
          "randomised to a low-salt diet or usual care; blood pressure fell by 5 mmHg at six months. " * 12}]
 

@@ -204,21 +204,55 @@ def rates_key(gguf: Path, threads: int, dtype: str) -> str:
             f"llama-cpp-python {version('llama-cpp-python')} | torch {version('torch')} {dtype}")
 
 
-def recorded_rates(cache_dir: Path, key: str) -> dict[str, dict[str, float]] | None:
-    """The rates kept for `key`; None when there are none or they were measured on a busy machine (then
-    they are measured again: models/measured.py)."""
-    found = measured.recorded(cache_dir, RATES_FILE, key)
+def recorded_rates(cache_dir: Path, key: str, *, busy_too: bool = False) -> dict[str, dict[str, float]] | None:
+    """The rates kept for `key`; None when there are none or (without `busy_too`) they were measured on a
+    busy machine (then they are measured again: models/measured.py)."""
+    found = measured.recorded(cache_dir, RATES_FILE, key, busy_too=busy_too)
     if found is None or not {"decoder", "reader"} <= set(found):
         return None
     return {"decoder": found["decoder"], "reader": found["reader"]}
 
 
 def measure_and_record_rates(cache_dir: Path, key: str, decoder: Any, reader: Any) -> dict[str, dict[str, float]]:
-    """`measure_rates`, kept under `key` with how busy other processes kept the cores meanwhile."""
-    with measured.OtherLoad() as others:
+    """`measure_rates`, kept under `key` with how busy other processes kept the cores meanwhile. In a child
+    process on the same files and settings where it can: the reader's decode rate needs its LM head, for
+    tied embeddings the whole embedding matrix (57 MB in bf16 for the embedded model), which nothing else
+    here reads (KVHandoff reads prompts without it), and the pages a measurement touches would stay in the
+    app's resident memory for good."""
+    import json
+    import subprocess
+    import sys
+    from dataclasses import asdict
+
+    if decoder.path is not None and reader.path is not None:
+        args = [str(cache_dir), key, str(decoder.path), str(reader.path), reader.engine()["dtype"],
+                json.dumps(asdict(decoder.config))]
+        done = subprocess.run([sys.executable, "-m", "assistant.models.phased", *args], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, check=False)
+        if done.returncode == 0 and (rates := recorded_rates(cache_dir, key, busy_too=True)) is not None:
+            return rates
+    with measured.OtherLoad() as others:  # the child failed: here
         rates = measure_rates(decoder, reader)
     record_rates(cache_dir, key, rates, others)
     return rates
+
+
+def _measure_here(cache_dir: Path, key: str, gguf: Path, folder: Path, dtype: str, settings: str) -> None:
+    """The child of `measure_and_record_rates`: both engines loaded as the parent has them, measured, kept."""
+    import json
+
+    from assistant.config import GenerationConfig
+    from assistant.models.hf import TransformersGenerator
+    from assistant.models.llamacpp import LlamaCppGenerator
+    from assistant.models.loading import load_folder
+
+    config = GenerationConfig(**json.loads(settings))
+    decoder = LlamaCppGenerator(config.model, gguf, config)
+    model, tokenizer = load_folder(folder, dtype, cache_dir)  # the parent's copy in that dtype, as it loaded it
+    reader = TransformersGenerator(config.model, model, tokenizer, config, path=folder)
+    with measured.OtherLoad() as others:
+        rates = measure_rates(decoder, reader)
+    record_rates(cache_dir, key, rates, others)
 
 
 def record_rates(cache_dir: Path, key: str, rates: dict[str, dict[str, float]],
@@ -234,3 +268,9 @@ def worth_it(rates: dict[str, dict[str, float]]) -> bool:
 
 __all__ = ["MARGIN", "PhasedGenerator", "measure_and_record_rates", "measure_rates", "rates_key", "record_rates",
            "recorded_rates", "worth_it"]
+
+
+if __name__ == "__main__":  # the child: python -m assistant.models.phased CACHE KEY GGUF FOLDER DTYPE SETTINGS
+    import sys
+
+    _measure_here(Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]), sys.argv[5], sys.argv[6])
