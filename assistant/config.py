@@ -30,7 +30,7 @@ from assistant.domain_config import DomainConfig as DomainConfig  # re-exported
 from assistant.domain_config import merge_domains
 from assistant.errors import ConfigError, InputError
 from assistant.generation_config import EMBEDDED_GENERATOR as EMBEDDED_GENERATOR  # re-exported
-from assistant.generation_config import GenerationConfig, ModelConfig
+from assistant.generation_config import GenerationConfig, ModelConfig, as_extra_body
 
 ENV_HOME = "ASSISTANT_HOME"
 ENV_DATA = "ASSISTANT_DATA"
@@ -312,6 +312,8 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["home"] = str(self.home)
+        for section in (data["generation"], *data["models"].values()):  # a mapping, as it is written
+            section["extra_body"] = dict(section["extra_body"])
         return data
 
 
@@ -335,6 +337,8 @@ def _build(cls: type, data: Any, where: str) -> Any:
                                f"{where}.models.{n}") for n, m in (value or {}).items()}
         elif key == "home":
             value = Path(value).expanduser()
+        elif key == "extra_body":
+            value = as_extra_body(value, f"{where}.{key}")
         else:
             value = _coerce(hint, value, f"{where}.{key}")
         kwargs[key] = value

@@ -60,6 +60,11 @@ class GenerationConfig:
     api_key_env: str = "OPENAI_API_KEY"
     timeout_s: float = 120.0
     max_retries: int = 3
+    # openai: more fields for every reply request, the server's own sampling settings; e.g. vLLM
+    # {repetition_penalty: 1.15}, llama.cpp's server {repeat_penalty: 1.15} (repetition_penalty above is
+    # applied by the in-process engines only; a hosted API refuses fields it does not know). Not sent with
+    # option-scoring requests, whose log-probabilities are the model's own. Given as a mapping
+    extra_body: tuple[tuple[str, str | int | float | bool], ...] = ()
     # retrieval strategies: generate | extractive | auto (see the module docstring); closed-label questions
     # (yes/no/maybe, scored by option likelihood) are always generated. auto by measurement: TAT-QA exact
     # match 0.07 vs 0.00 generated (100 test questions), PubMedQA labels unchanged (README, "Answer modes")
@@ -79,8 +84,32 @@ class GenerationConfig:
         if self.dtype not in DTYPES:
             raise ConfigError(f"generation.dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         check_answer_mode(self.answer_mode, "generation.answer_mode")
+        check_extra_body(self.extra_body, "generation.extra_body")
         if self.backend == "openai" and not self.base_url:
             raise ConfigError("generation.backend openai needs generation.base_url (e.g. http://127.0.0.1:8000/v1)")
+
+
+# the fields the openai backend sets itself: set with the generation settings of the same meaning
+OWN_FIELDS = ("model", "messages", "prompt", "max_tokens", "temperature", "stop", "stream", "stream_options",
+              "logprobs", "top_logprobs", "echo", "n")
+
+
+def as_extra_body(data: Any, where: str) -> tuple[tuple[str, str | int | float | bool], ...]:
+    """The pairs of a mapping of extra request fields, checked (`check_extra_body`), in a stable order."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping of request fields, e.g. {{repetition_penalty: 1.15}}")
+    pairs = tuple(sorted((str(k), v) for k, v in data.items()))
+    check_extra_body(pairs, where)
+    return pairs
+
+
+def check_extra_body(pairs: tuple[tuple[str, Any], ...], where: str) -> None:
+    """A ConfigError for a field the backend sets itself or a value that is not a number, string or bool."""
+    for key, value in pairs:
+        if key in OWN_FIELDS:
+            raise ConfigError(f"{where}.{key}: the openai backend sets '{key}' itself (from the generation settings)")
+        if not isinstance(value, str | int | float | bool):
+            raise ConfigError(f"{where}.{key}: expected a number, string or boolean, got {value!r}")
 
 
 def check_answer_mode(mode: str, where: str = "answer mode") -> str:
@@ -110,8 +139,10 @@ class ModelConfig:
     dtype: str = ""
     usd_per_million_input: float = 0.0
     usd_per_million_output: float = 0.0
+    extra_body: tuple[tuple[str, str | int | float | bool], ...] = ()  # as generation.extra_body
 
     def __post_init__(self) -> None:
+        check_extra_body(self.extra_body, f"models.{self.name}.extra_body")
         if self.backend and self.backend not in BACKENDS:
             raise ConfigError(f"models.{self.name}.backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.usd_per_million_input < 0 or self.usd_per_million_output < 0:
@@ -132,8 +163,10 @@ class ModelConfig:
                                      ("api_key_env", self.api_key_env), ("dtype", self.dtype)) if v}
         if changes.get("backend") not in (None, "openai") and "base_url" not in changes:
             changes["base_url"] = ""  # a local model named over a server default
+        if self.extra_body or "base_url" in changes:  # another server: the fields meant for generation's go
+            changes["extra_body"] = self.extra_body
         return replace(generation, **changes)
 
 
-__all__ = ["ANSWER_MODES", "BACKENDS", "DTYPES", "EMBEDDED_GENERATOR", "Backend", "GenerationConfig", "ModelConfig",
-           "check_answer_mode"]
+__all__ = ["ANSWER_MODES", "BACKENDS", "DTYPES", "EMBEDDED_GENERATOR", "OWN_FIELDS", "Backend", "GenerationConfig",
+           "ModelConfig", "as_extra_body", "check_answer_mode", "check_extra_body"]

@@ -159,7 +159,8 @@ class OpenAIGenerator(Generator):
         return self._scoring_mode
 
     def engine(self) -> dict[str, Any]:
-        return {"base_url": self.http.base_url, "scoring": self.scoring_method(), "tokens": self.tokens_mode()}
+        found = {"base_url": self.http.base_url, "scoring": self.scoring_method(), "tokens": self.tokens_mode()}
+        return found | ({"extra_body": dict(self.config.extra_body)} if self.config.extra_body else {})
 
     # ---------------------------------------------------------------- text <-> tokens
     def render(self, messages: Sequence[Message], *, add_generation_prompt: bool = True) -> str:
@@ -218,6 +219,7 @@ class OpenAIGenerator(Generator):
     def _request(self, prompt: EncodedPrompt, model: str, max_new_tokens: int | None, temperature: float | None,
                  stop: list[str], *, stream: bool = False) -> tuple[str, dict[str, Any]]:
         body: dict[str, Any] = {
+            **dict(self.config.extra_body),  # the server's own settings (none of the fields set here)
             "model": model,
             "max_tokens": self.max_new(len(prompt.ids), max_new_tokens),
             "temperature": self.temperature(temperature),  # 0: greedy

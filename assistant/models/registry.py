@@ -68,7 +68,8 @@ def describe_backend(config: Config) -> str:
                  f"bf16 {choice.get('bf16_prefill_s')} s per 256-token pass{busy})") if choice else "chosen at first load"
         return f"generation: transformers{why}, dtype {dtype}"
     if backend == "openai":
-        return f"generation: openai{why}, {gen.base_url}, model {gen.model}"
+        sends = f", each reply request with {dict(gen.extra_body)}" if gen.extra_body else ""
+        return f"generation: openai{why}, {gen.base_url}, model {gen.model}{sends}"
     if backend == "llamacpp" and gen.backend == "auto":
         from assistant.models import phased
 
