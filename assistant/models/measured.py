@@ -21,7 +21,10 @@ from typing import Any
 
 from assistant.atomic import atomic_write
 
-BUSY = 0.25  # other processes' share of all cores' time above which a measurement is taken again
+# other processes' share of all cores' time above which a measurement is taken again: quiet ones on the
+# 2-core reference machine saw 0-5%; at 13% and at 23% (the app warming up beside the child measuring the
+# engines' rates) transformers' prefill came out 2-4x slower than quiet
+BUSY = 0.1
 MIN_TICKS = 20  # per core: a block shorter than ~0.2 s is not judged
 
 
