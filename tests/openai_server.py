@@ -38,6 +38,25 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def embedded_server(**settings: Any) -> LlamaServer:
+    """A LlamaServer (not started) on the embedded GGUF; the test is skipped where llama-cpp-python's server
+    extras or the GGUF are missing."""
+    import importlib.util
+
+    import pytest
+
+    from assistant.errors import ModelUnavailableError
+    from assistant.models.loading import embedded_gguf
+
+    for needed in ("llama_cpp", "sse_starlette", "starlette_context", "uvicorn", "fastapi"):
+        if importlib.util.find_spec(needed) is None:
+            pytest.skip(f"llama-cpp-python's server needs {needed}: pip install 'llama-cpp-python[server]'")
+    try:
+        return LlamaServer(embedded_gguf("SmolLM2-135M-Instruct"), **settings)
+    except ModelUnavailableError as exc:
+        pytest.skip(str(exc))
+
+
 class LlamaServer:
     """llama-cpp-python's OpenAI-compatible server on 127.0.0.1, one model entry per alias."""
 

@@ -11,7 +11,6 @@ token estimate uses httpx's MockTransport (no server at all).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import time
@@ -34,7 +33,15 @@ from assistant.models.openai_api import (
     estimate_text,
 )
 from assistant.models.scoring import distinct, first_token_scores, reply_option
-from tests.openai_server import LlamaServer, ScriptedServer, chat_reply, free_port, json_reply, sse_reply
+from tests.openai_server import (
+    LlamaServer,
+    ScriptedServer,
+    chat_reply,
+    embedded_server,
+    free_port,
+    json_reply,
+    sse_reply,
+)
 
 KEY_ENV = "ASSISTANT_TEST_OPENAI_KEY"
 KEY = "test-key"
@@ -69,18 +76,7 @@ def one_line(exc: pytest.ExceptionInfo[Exception]) -> str:
 # ---------------------------------------------------------------- the real server
 @pytest.fixture(scope="module")
 def server() -> Iterator[LlamaServer]:
-    if importlib.util.find_spec("llama_cpp") is None:
-        pytest.skip("llama-cpp-python is not installed: its OpenAI-compatible server is what these tests run")
-    for extra in ("sse_starlette", "starlette_context", "uvicorn", "fastapi"):
-        if importlib.util.find_spec(extra) is None:
-            pytest.skip(f"llama-cpp-python's server needs {extra}: pip install sse-starlette starlette-context")
-    from assistant.models.loading import embedded_gguf
-
-    try:
-        gguf = embedded_gguf("SmolLM2-135M-Instruct")
-    except ModelUnavailableError as exc:
-        pytest.skip(str(exc))
-    with LlamaServer(gguf, api_key=KEY, aliases=("base", "medical-sft")) as running:
+    with embedded_server(api_key=KEY, aliases=("base", "medical-sft")) as running:
         yield running
 
 

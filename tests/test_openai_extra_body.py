@@ -8,7 +8,6 @@ not its option-scoring requests, and the engine identity records them.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,10 +18,10 @@ import pytest
 import yaml
 
 from assistant.config import GenerationConfig, dump_config, load_config
-from assistant.errors import ConfigError, ModelUnavailableError
+from assistant.errors import ConfigError
 from assistant.models import describe_backend
 from assistant.models.openai_api import OpenAIGenerator
-from tests.openai_server import LlamaServer
+from tests.openai_server import LlamaServer, embedded_server
 
 REPEAT = [{"role": "user", "content": "List ten fruits."}]  # greedy: repeat_penalty 1.3 changes the reply in 32 tokens
 
@@ -64,16 +63,7 @@ def test_fields_the_backend_sets_or_not_scalars_are_refused(tmp_path: Path, give
 # ---------------------------------------------------------------- the real server
 @pytest.fixture(scope="module")
 def server() -> Iterator[LlamaServer]:
-    for needed in ("llama_cpp", "sse_starlette", "starlette_context", "uvicorn", "fastapi"):
-        if importlib.util.find_spec(needed) is None:
-            pytest.skip(f"llama-cpp-python's server needs {needed}: pip install 'llama-cpp-python[server]'")
-    from assistant.models.loading import embedded_gguf
-
-    try:
-        gguf = embedded_gguf("SmolLM2-135M-Instruct")
-    except ModelUnavailableError as exc:
-        pytest.skip(str(exc))
-    with LlamaServer(gguf, aliases=("base",)) as running:
+    with embedded_server(aliases=("base",)) as running:
         yield running
 
 
