@@ -104,12 +104,8 @@ def _check(folder: Path, cache_dir: Path, model: Any) -> dict[str, Any]:
 def _check_in_child(folder: Path, cache_dir: Path) -> dict[str, Any] | None:
     """The check in a child process, so that the fp32 copy it times never adds to this process's peak
     memory (the app keeps only the dtype chosen); None if the child fails."""
-    import subprocess
-    import sys
-
-    done = subprocess.run([sys.executable, "-m", "assistant.models.dtype", str(folder), str(cache_dir)],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-    return recorded_choice(folder, cache_dir, busy_too=True) if done.returncode == 0 else None
+    done = measured.in_child("assistant.models.dtype", str(folder), str(cache_dir))
+    return recorded_choice(folder, cache_dir, busy_too=True) if done else None
 
 
 def has_bf16_units() -> bool:

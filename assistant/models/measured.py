@@ -74,6 +74,17 @@ def recorded(cache_dir: Path, file: str, key: str, *, busy_too: bool = False) ->
     return found if busy_too or not busy(found) else None
 
 
+def in_child(module: str, *args: str) -> bool:
+    """`python -m module ARGS`, a measurement that records its own result; whether it finished. Measurements
+    run in children so that what they load or page in never stays in a long-lived process's memory."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", module, *args], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL, check=False)
+    return done.returncode == 0
+
+
 def busy(record: dict[str, Any]) -> bool:
     """Whether `record` was measured while other processes kept the cores busy (it is measured again)."""
     return float(record.get("others_cpu") or 0.0) > BUSY
@@ -94,4 +105,4 @@ def record(cache_dir: Path, file: str, key: str, value: dict[str, Any]) -> None:
         pass  # a read-only cache only means the measurement runs again next time
 
 
-__all__ = ["BUSY", "OtherLoad", "busy", "record", "recorded"]
+__all__ = ["BUSY", "OtherLoad", "busy", "in_child", "record", "recorded"]

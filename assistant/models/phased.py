@@ -220,18 +220,19 @@ def measure_and_record_rates(cache_dir: Path, key: str, decoder: Any, reader: An
     here reads (KVHandoff reads prompts without it), and the pages a measurement touches would stay in the
     app's resident memory for good."""
     import json
-    import subprocess
-    import sys
     from dataclasses import asdict
 
-    if decoder.path is not None and reader.path is not None:
-        args = [str(cache_dir), key, str(decoder.path), str(reader.path), reader.engine()["dtype"],
-                json.dumps(asdict(decoder.config))]
-        done = subprocess.run([sys.executable, "-m", "assistant.models.phased", *args], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, check=False)
-        if done.returncode == 0 and (rates := recorded_rates(cache_dir, key, busy_too=True)) is not None:
+    if decoder.path is not None and reader.path is not None and measured.in_child(
+            "assistant.models.phased", str(cache_dir), key, str(decoder.path), str(reader.path),
+            reader.engine()["dtype"], json.dumps(asdict(decoder.config))):
+        rates = recorded_rates(cache_dir, key, busy_too=True)
+        if rates is not None:
             return rates
-    with measured.OtherLoad() as others:  # the child failed: here
+    return _measure_and_record(cache_dir, key, decoder, reader)  # the child failed: here
+
+
+def _measure_and_record(cache_dir: Path, key: str, decoder: Any, reader: Any) -> dict[str, dict[str, float]]:
+    with measured.OtherLoad() as others:
         rates = measure_rates(decoder, reader)
     record_rates(cache_dir, key, rates, others)
     return rates
@@ -250,9 +251,7 @@ def _measure_here(cache_dir: Path, key: str, gguf: Path, folder: Path, dtype: st
     decoder = LlamaCppGenerator(config.model, gguf, config)
     model, tokenizer = load_folder(folder, dtype, cache_dir)  # the parent's copy in that dtype, as it loaded it
     reader = TransformersGenerator(config.model, model, tokenizer, config, path=folder)
-    with measured.OtherLoad() as others:
-        rates = measure_rates(decoder, reader)
-    record_rates(cache_dir, key, rates, others)
+    _measure_and_record(cache_dir, key, decoder, reader)
 
 
 def record_rates(cache_dir: Path, key: str, rates: dict[str, dict[str, float]],
