@@ -277,7 +277,8 @@ def test_score_options_matches_a_full_forward_pass(gen: Generator) -> None:
     for option, score in zip(options, scores, strict=True):
         ids = prompt + gen.encode(option)
         with torch.inference_mode():
-            logp = torch.log_softmax(gen.model(input_ids=torch.tensor([ids])).logits[0].float(), dim=-1)
+            logits = gen.model(input_ids=torch.tensor([ids], device=gen.model.device)).logits
+            logp = torch.log_softmax(logits[0].float(), dim=-1)
         expected = sum(logp[i - 1, ids[i]].item() for i in range(len(prompt), len(ids)))
         assert score == pytest.approx(expected, abs=1e-3)
     per_token = gen.score_options(QUESTION, options, normalize=True)
