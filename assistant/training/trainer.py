@@ -222,6 +222,8 @@ def run_training(job: TrainJob) -> dict[str, Any]:
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), gradient_accumulation_steps=cfg.grad_accum)
     main = accelerator.is_main_process
     world, rank = accelerator.num_processes, accelerator.process_index
+    if accelerator.device.type == "cuda":  # the recorded peak is this run's, also in a process that trains several
+        torch.cuda.reset_peak_memory_stats(accelerator.device)
     set_seed(cfg.seed)
     folder = run_dir(job.out_dir)
     fingerprint = data_hash(job.train)
