@@ -21,6 +21,7 @@ from assistant.config import EMBEDDED_GENERATOR, Config, GenerationConfig, load_
 from assistant.errors import ConfigError, ModelUnavailableError
 from assistant.models import describe_backend, load_generator, resolve_backend
 from assistant.models.generator import Generator
+from assistant.models.gguf_rows import EmbeddingRows
 
 pytestmark = [
     pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python is not installed"),
@@ -282,19 +283,47 @@ def test_kv_handoff_reads_with_transformers_and_writes_with_llamacpp(llama: Any,
     alone = llama.generate(prompt, max_new_tokens=16)
     llama.llm.n_tokens = 0
     llama.handoff = handoff
-    heads: list[int] = []  # the LM head (the tied embedding matrix) is not needed for keys and values
-    hook = torch_gen.model.get_output_embeddings().register_forward_hook(lambda *_: heads.append(1))
+    # neither the LM head nor the embedding matrix (tied: one 57 MB matrix in bf16) is read for keys and
+    # values: the prompt's embedding rows come from the GGUF file (models/gguf_rows.py)
+    torch_gen.prompt_rows = EmbeddingRows.matching(llama.path, torch_gen.model)
+    assert torch_gen.prompt_rows is not None
+    read: list[str] = []
+    hooks = [torch_gen.model.get_output_embeddings().register_forward_hook(lambda *_: read.append("head")),
+             torch_gen.model.get_input_embeddings().register_forward_hook(lambda *_: read.append("embedding"))]
     try:
         handed = llama.generate(prompt, max_new_tokens=16)
         assert llama.llm.n_tokens >= len(prompt.ids)  # the prompt's cache was filled, not read again
-        assert not heads
+        assert not read
         assert llama.encode(handed.text)[:AGREE_TOKENS] == llama.encode(alone.text)[:AGREE_TOKENS]
         scores = llama.score_options(prompt, OPTIONS)  # scoring after a handoff reads the same cache
         llama.handoff, llama.llm.n_tokens = None, 0
         assert scores == pytest.approx(llama.score_options(prompt, OPTIONS), abs=OPTION_TOLERANCE)
     finally:
-        hook.remove()
-        llama.handoff, llama.llm.n_tokens = None, 0
+        for hook in hooks:
+            hook.remove()
+        llama.handoff, llama.llm.n_tokens, torch_gen.prompt_rows = None, 0, None
+
+
+def test_prompt_embeddings_from_the_gguf_are_the_models_own_rows(llama: Any, torch_gen: Any, tiny_model_dir: Path,
+                                                                  tmp_path: Path) -> None:
+    import numpy as np
+    import torch
+
+    from assistant.models.loading import load_folder
+
+    rows = EmbeddingRows.matching(llama.path, torch_gen.model)
+    assert rows is not None and rows.qtype.name == "Q8_0"  # the embedded GGUF's embedding type
+    ids = np.random.default_rng(0).integers(0, rows.vocab, 300)
+    with torch.inference_mode():
+        own = torch_gen.model.get_input_embeddings()(torch.from_numpy(ids))
+    assert torch.equal(rows.embed(ids, torch_gen.model)[0], own)  # bit for bit, repeated ids included
+    tiny, _ = load_folder(tiny_model_dir, "float32")
+    not_gguf = tmp_path / "model.gguf"
+    not_gguf.write_bytes(b"not a gguf")
+    # another model's rows, no file or a file that is not a GGUF: the embedding matrix is read as usual
+    assert EmbeddingRows.matching(llama.path, tiny) is None
+    assert EmbeddingRows.matching(None, torch_gen.model) is None
+    assert EmbeddingRows.matching(not_gguf, torch_gen.model) is None
 
 
 def test_kv_handoff_carries_the_adapter_and_leaves_one_transformers_lacks(llama: Any, torch_gen: Any,

@@ -56,6 +56,8 @@ class TransformersGenerator(InProcessGenerator):
         self.model = model
         self.tokenizer = tokenizer
         self._peft: Any = None  # the peft.PeftModel wrapping `model` once an adapter is attached
+        # where set (models/gguf_rows.py), prompts' token embeddings come from the GGUF file, not the matrix
+        self.prompt_rows: Any = None
         self.eos_token_ids = self._end_tokens()
         pad = tokenizer.pad_token_id
         self.pad_token_id: int = pad if pad is not None else self.eos_token_ids[0]
@@ -207,7 +209,8 @@ class TransformersGenerator(InProcessGenerator):
     def read_prompt(self, ids: Sequence[int]) -> Any:
         """The KV cache of `ids`, computed by the model's decoder stack alone. Without the LM head nothing is
         paged in that a prompt's keys and values do not need: for tied embeddings (the embedded model) the
-        head is the whole embedding matrix, 57 MB in bf16, of which a prompt reads only its tokens' rows.
+        head is the whole embedding matrix, 57 MB in bf16, of which a prompt reads only its tokens' rows,
+        and with `prompt_rows` not even those (they are read from the GGUF file: models/gguf_rows.py).
         Callers hold `self.lock`, in torch.inference_mode()."""
         import torch
 
@@ -216,7 +219,11 @@ class TransformersGenerator(InProcessGenerator):
         except (AttributeError, ValueError, NotImplementedError):  # get_decoder raises for a few exotic models
             body = self.model
         head = {} if body is not self.model else {"logits_to_keep": 1}
-        out = body(input_ids=torch.tensor([list(ids)], device=self.model.device), use_cache=True, **head)
+        rows = self.prompt_rows
+        if rows is not None and isinstance(self.model.get_input_embeddings(), torch.nn.Embedding):  # not adapted
+            out = body(inputs_embeds=rows.embed(ids, self.model), use_cache=True, **head)
+        else:
+            out = body(input_ids=torch.tensor([list(ids)], device=self.model.device), use_cache=True, **head)
         return out["cache"] if "cache" in out else out.past_key_values  # noqa: SIM401 (the old name warns)
 
     def _read_prompts(self, batch: list[Request], width: int) -> Any:

@@ -48,8 +48,11 @@ class PhasedGenerator(Generator):
         # where the two engines' caches are checked to agree (assistant.models.kv_handoff); the registry builds
         # this engine only where the reader reads faster (worth_it)
         if handoff:
+            from assistant.models.gguf_rows import EmbeddingRows
             from assistant.models.kv_handoff import KVHandoff
 
+            # the prompts' embedding rows from the GGUF (the reader's own, checked): its matrix stays unread
+            reader.prompt_rows = EmbeddingRows.matching(decoder.path, reader.model)  # type: ignore[attr-defined]
             decoder.handoff = KVHandoff.check(decoder, reader)  # type: ignore[attr-defined]
         # replies are usually shorter than max_new_tokens: the estimate uses the recent mean length
         self.typical_new = 64.0
