@@ -306,6 +306,7 @@ def test_kv_handoff_reads_with_transformers_and_writes_with_llamacpp(llama: Any,
 
 def test_prompt_embeddings_from_the_gguf_are_the_models_own_rows(llama: Any, torch_gen: Any, tiny_model_dir: Path,
                                                                   tmp_path: Path) -> None:
+    import gguf
     import numpy as np
     import torch
 
@@ -313,6 +314,8 @@ def test_prompt_embeddings_from_the_gguf_are_the_models_own_rows(llama: Any, tor
 
     rows = EmbeddingRows.matching(llama.path, torch_gen.model)
     assert rows is not None and rows.qtype.name == "Q8_0"  # the embedded GGUF's embedding type
+    table = next(t for t in gguf.GGUFReader(llama.path).tensors if t.name == "token_embd.weight")
+    assert rows.offset == table.data_offset  # the header read directly, as gguf-py reads it
     ids = np.random.default_rng(0).integers(0, rows.vocab, 300)
     with torch.inference_mode():
         own = torch_gen.model.get_input_embeddings()(torch.from_numpy(ids))
@@ -320,10 +323,13 @@ def test_prompt_embeddings_from_the_gguf_are_the_models_own_rows(llama: Any, tor
     tiny, _ = load_folder(tiny_model_dir, "float32")
     not_gguf = tmp_path / "model.gguf"
     not_gguf.write_bytes(b"not a gguf")
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(llama.path.read_bytes()[:100_000])
     # another model's rows, no file or a file that is not a GGUF: the embedding matrix is read as usual
     assert EmbeddingRows.matching(llama.path, tiny) is None
     assert EmbeddingRows.matching(None, torch_gen.model) is None
     assert EmbeddingRows.matching(not_gguf, torch_gen.model) is None
+    assert EmbeddingRows.matching(cut, torch_gen.model) is None
 
 
 def test_kv_handoff_carries_the_adapter_and_leaves_one_transformers_lacks(llama: Any, torch_gen: Any,

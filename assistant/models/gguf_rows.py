@@ -14,6 +14,7 @@ checks that on a sample, and the embedding matrix is then left unread while prom
 from __future__ import annotations
 
 import os
+import struct
 import weakref
 from pathlib import Path
 from typing import Any
@@ -22,23 +23,88 @@ TENSOR = "token_embd.weight"
 SAMPLE = (0, 1, 2, 100, 1000)  # token ids compared with the model's own rows (those under its vocabulary)
 
 
+# GGUF metadata value types: byte sizes of the scalars; 8 is a string, 9 an array
+_SCALAR = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+_STRING, _ARRAY = 8, 9
+
+
+def _tensor_info(gguf: Path, name: str) -> tuple[int, tuple[int, int], int]:
+    """(ggml type, (columns, rows), file offset of the data) of tensor `name`, from the GGUF header read
+    directly: gguf-py's reader parses every metadata value (the vocabulary: seconds), this skips them."""
+    with open(gguf, "rb") as f:
+        buf = f.read(1 << 20)
+        while True:
+            try:
+                return _parse_header(buf, name)
+            except struct.error:  # the header goes on past what was read
+                more = f.read(len(buf))
+                if not more:
+                    raise ValueError(f"{gguf}: not a complete GGUF file") from None
+                buf += more
+
+
+def _parse_header(buf: bytes, name: str) -> tuple[int, tuple[int, int], int]:
+    magic, version, n_tensors, n_kv = struct.unpack_from("<4sIQQ", buf, 0)
+    if magic != b"GGUF" or version < 2:
+        raise ValueError("not a GGUF file of version 2 or later")
+    pos, alignment = 24, 32
+
+    def string() -> bytes:
+        nonlocal pos
+        (n,) = struct.unpack_from("<Q", buf, pos)
+        if pos + 8 + n > len(buf):
+            raise struct.error("past the buffer")
+        pos += 8 + n
+        return buf[pos - n : pos]
+
+    def skip(kind: int, count: int = 1) -> None:
+        nonlocal pos
+        if kind == _STRING:
+            for _ in range(count):
+                string()
+        elif kind in _SCALAR:
+            pos += _SCALAR[kind] * count
+        else:
+            raise ValueError(f"unknown GGUF value type {kind}")
+
+    for _ in range(n_kv):
+        key = string()
+        (kind,) = struct.unpack_from("<I", buf, pos)
+        pos += 4
+        if kind == _ARRAY:
+            item, count = struct.unpack_from("<IQ", buf, pos)
+            pos += 12
+            skip(item, count)
+        elif key == b"general.alignment" and kind == 4:
+            (alignment,) = struct.unpack_from("<I", buf, pos)
+            pos += 4
+        else:
+            skip(kind)
+    found = None
+    for _ in range(n_tensors):
+        tensor = string()
+        (n_dims,) = struct.unpack_from("<I", buf, pos)
+        dims = struct.unpack_from(f"<{n_dims}Q", buf, pos + 4)
+        qtype, offset = struct.unpack_from("<IQ", buf, pos + 4 + 8 * n_dims)
+        pos += 4 + 8 * n_dims + 12
+        if tensor == name.encode() and n_dims == 2:
+            found = (qtype, (int(dims[0]), int(dims[1])), offset)
+    if found is None:
+        raise ValueError(f"no 2-D tensor {name}")
+    start = -(-pos // alignment) * alignment  # the data section begins at the next multiple of the alignment
+    return found[0], found[1], start + found[2]
+
+
 class EmbeddingRows:
     """The token-embedding rows of a GGUF file, read on demand."""
 
     def __init__(self, gguf: Path) -> None:
         import gguf as gguf_py
 
-        reader = gguf_py.GGUFReader(gguf)  # maps the file; only the header's pages are read
-        try:
-            tensor = next(t for t in reader.tensors if t.name == TENSOR)
-        except StopIteration:
-            raise ValueError(f"{gguf} has no {TENSOR}") from None
-        self.qtype = tensor.tensor_type
-        self.hidden, self.vocab = (int(n) for n in tensor.shape[:2])
+        qtype, (self.hidden, self.vocab), self.offset = _tensor_info(gguf, TENSOR)
+        self.qtype = gguf_py.GGMLQuantizationType(qtype)
         block, size = gguf_py.GGML_QUANT_SIZES[self.qtype]
         self.row_bytes = self.hidden // block * size
-        self.offset = int(tensor.data_offset)
-        del reader, tensor
         self.fd = os.open(gguf, os.O_RDONLY)
         weakref.finalize(self, os.close, self.fd)
 
