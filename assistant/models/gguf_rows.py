@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 TENSOR = "token_embd.weight"
+MAX_HEADER = 1 << 28  # a header (metadata and tensor table) larger than this is taken for a damaged file
 SAMPLE = (0, 1, 2, 100, 1000)  # token ids compared with the model's own rows (those under its vocabulary)
 
 
@@ -37,9 +38,9 @@ def _tensor_info(gguf: Path, name: str) -> tuple[int, tuple[int, int], int]:
             try:
                 return _parse_header(buf, name)
             except struct.error:  # the header goes on past what was read
-                more = f.read(len(buf))
+                more = f.read(len(buf)) if len(buf) < MAX_HEADER else b""
                 if not more:
-                    raise ValueError(f"{gguf}: not a complete GGUF file") from None
+                    raise ValueError(f"{gguf}: no complete GGUF header in its first {len(buf)} bytes") from None
                 buf += more
 
 
