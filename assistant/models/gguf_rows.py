@@ -24,11 +24,6 @@ MAX_HEADER = 1 << 28  # a header (metadata and tensor table) larger than this is
 SAMPLE = (0, 1, 2, 100, 1000)  # token ids compared with the model's own rows (those under its vocabulary)
 
 
-# GGUF metadata value types: byte sizes of the scalars; 8 is a string, 9 an array
-_SCALAR = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
-_STRING, _ARRAY = 8, 9
-
-
 def _tensor_info(gguf: Path, name: str) -> tuple[int, tuple[int, int], int]:
     """(ggml type, (columns, rows), file offset of the data) of tensor `name`, from the GGUF header read
     directly: gguf-py's reader parses every metadata value (the vocabulary: seconds), this skips them."""
@@ -45,6 +40,10 @@ def _tensor_info(gguf: Path, name: str) -> tuple[int, tuple[int, int], int]:
 
 
 def _parse_header(buf: bytes, name: str) -> tuple[int, tuple[int, int], int]:
+    from gguf import GGUFValueType as T
+
+    scalar = {T.UINT8: 1, T.INT8: 1, T.BOOL: 1, T.UINT16: 2, T.INT16: 2, T.UINT32: 4, T.INT32: 4, T.FLOAT32: 4,
+              T.UINT64: 8, T.INT64: 8, T.FLOAT64: 8}  # byte sizes
     magic, version, n_tensors, n_kv = struct.unpack_from("<4sIQQ", buf, 0)
     if magic != b"GGUF" or version < 2:
         raise ValueError("not a GGUF file of version 2 or later")
@@ -60,11 +59,11 @@ def _parse_header(buf: bytes, name: str) -> tuple[int, tuple[int, int], int]:
 
     def skip(kind: int, count: int = 1) -> None:
         nonlocal pos
-        if kind == _STRING:
+        if kind == T.STRING:
             for _ in range(count):
                 string()
-        elif kind in _SCALAR:
-            pos += _SCALAR[kind] * count
+        elif kind in scalar:
+            pos += scalar[T(kind)] * count
         else:
             raise ValueError(f"unknown GGUF value type {kind}")
 
@@ -72,11 +71,11 @@ def _parse_header(buf: bytes, name: str) -> tuple[int, tuple[int, int], int]:
         key = string()
         (kind,) = struct.unpack_from("<I", buf, pos)
         pos += 4
-        if kind == _ARRAY:
+        if kind == T.ARRAY:
             item, count = struct.unpack_from("<IQ", buf, pos)
             pos += 12
             skip(item, count)
-        elif key == b"general.alignment" and kind == 4:
+        elif key == b"general.alignment" and kind == T.UINT32:
             (alignment,) = struct.unpack_from("<I", buf, pos)
             pos += 4
         else:
