@@ -25,6 +25,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from assistant.config import Config, load_config
+from assistant.coverage import IndexCoverage
 from assistant.errors import AssistantError, ConfigError, InputError, NotFoundError
 from assistant.generation_config import check_answer_mode
 from assistant.scope import describe_scope
@@ -42,7 +43,7 @@ from assistant.strategies.scoping import retrieve_in_scope
 from assistant.types import Answer, Source
 
 if TYPE_CHECKING:
-    from assistant.models import Generation, Generator
+    from assistant.models import Done, Generation, Generator
     from assistant.retrieval import Retriever
     from assistant.router.policy import Decision
     from assistant.router.signals import Signals
@@ -72,6 +73,7 @@ class Question:
         return self.prepared.answer
 
 
+
 def _options(top_k: int | None, mode: str | None, filters: Mapping[str, str | Sequence[str]] | None,
              max_new_tokens: int | None, adapter: str | None, answer_mode: str | None, scope: bool = True,
              ) -> AskOptions:
@@ -95,7 +97,7 @@ class Assistant:
         self._base_config = config
         self._lock = threading.Lock()
         self._others: dict[str, Assistant] = {}  # the other domains' Assistants the router sent questions to
-        self._coverage: tuple[tuple[int, int], tuple[list[str], list[str]]] | None = None
+        self._coverage = IndexCoverage(self.domain.name, self.config)  # what the index lacks, said in answers
 
     @classmethod
     def load(cls, domain: str = "medical", *, config: Config | None = None, model: str | None = None,
@@ -304,6 +306,40 @@ class Assistant:
             raise InputError("nothing to score: this question has no prompt (see the answer's warnings)")
         return question.owner.generator.score_options(prepared.prompt, replies, adapter=prepared.adapter)
 
+    def complete_many(self, questions: Sequence[Question], replies: Sequence[Sequence[str]] | None = None
+                      ) -> list[tuple[list[float] | None, Answer | AssistantError]]:
+        """`complete` for many prepared questions, each one's `replies` scored first (as `score_options`), their
+        replies written together where the model can (Generator.run_jobs: llama.cpp in batches, a server in
+        parallel). For each question: its replies' scores (None: none asked, or no prompt) and its Answer, or
+        its own error. Each answer's "generate" timing is its share of its model's time for them all."""
+        from assistant.models import Job
+
+        asked = list(replies) if replies is not None else [()] * len(questions)
+        by_model: dict[int, list[int]] = {}  # one run_jobs per model (the router may send some elsewhere)
+        for i, q in enumerate(questions):
+            if q.has_prompt:
+                by_model.setdefault(id(q.owner.generator), []).append(i)
+        done: dict[int, Done] = {}
+        for members in by_model.values():
+            start = time.perf_counter()
+            jobs = [Job(p.prompt, tuple(asked[i]), p.new_tokens(questions[i].options), p.adapter)
+                    for i in members if (p := questions[i].prepared).prompt is not None]
+            done |= dict(zip(members, questions[members[0]].owner.generator.run_jobs(jobs), strict=True))
+            share = (time.perf_counter() - start) / len(members)
+            for i in members:
+                questions[i].generation = done[i].generation
+                questions[i].prepared.answer.timings["generate"] = share
+        out: list[tuple[list[float] | None, Answer | AssistantError]] = []
+        for i, q in enumerate(questions):
+            if i in done and done[i].error is not None:
+                out.append((None, done[i].error))  # type: ignore[arg-type]
+                continue
+            try:
+                out.append((done[i].scores if i in done else None, self._finish(q)))
+            except AssistantError as exc:
+                out.append((None, exc))
+        return out
+
     def complete(self, question: Question) -> Answer:
         """Generate the prepared question's reply (once) and finish the Answer."""
         for _ in self._generate(question, stream=False):
@@ -313,7 +349,7 @@ class Assistant:
     def _generate(self, question: Question, *, stream: bool) -> Iterator[str]:
         """The one generation call: streamed pieces are yielded (plain: none); the Generation is kept."""
         prepared = question.prepared
-        if prepared.prompt is None:
+        if prepared.prompt is None or question.generation is not None:  # generated already (complete_many)
             return
         generator = question.owner.generator  # another domain's model, when the question was answered there
         start = time.perf_counter()
@@ -335,41 +371,8 @@ class Assistant:
             answer.timings["load"] = question.loaded
         answer.timings["total"] = time.perf_counter() - question.start
         if answer.sources:
-            question.owner._note_missing_corpora(answer)
+            question.owner._coverage.note_missing(answer)
         return answer
-
-    def _note_missing_corpora(self, answer: Answer) -> None:
-        """While the domain's index is still being built (or a corpus was added since), say what it lacks."""
-        found = self._index_coverage()
-        if found is None:
-            return
-        held, missing = found
-        if missing:
-            answer.warnings.append(
-                f"the '{self.index_name}' index does not hold {', '.join(missing)} yet (still being built, or run "
-                f"`assistant index build {self.index_name}`): this answer searched {', '.join(held)} only"
-            )
-
-    def _index_coverage(self) -> tuple[list[str], list[str]] | None:
-        """The corpora the index holds and the domain's corpora it lacks; read again only when the index's
-        manifest or the corpora folder changed (not once per question)."""
-        from assistant.corpus import corpora_for
-        from assistant.index import index_status
-        from assistant.index.manifest import manifest_path
-
-        try:
-            stamp = (manifest_path(self.index_name, self.config).stat().st_mtime_ns,
-                     self.config.corpora_dir.stat().st_mtime_ns)
-        except OSError:
-            return None
-        if self._coverage is None or self._coverage[0] != stamp:
-            try:
-                held = index_status(self.index_name, self.config).corpora
-                missing = [c for c in corpora_for(self.domain.name, self.config) if c not in held]
-            except AssistantError:
-                return None
-            self._coverage = (stamp, (held, missing))
-        return self._coverage[1]
 
     def retrieve(
         self,

@@ -10,6 +10,7 @@ the CLI they use the public Python API only.
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from pathlib import Path
 from typing import Annotated, Any
@@ -87,10 +88,13 @@ def eval_(
     adapter_recipe: Annotated[str, typer.Option("--adapter-recipe", help="For --sweep-data: sft (adapter) or raft (rag+adapter, trained --with-context).")] = "sft",
     max_steps: Annotated[int | None, typer.Option("--max-steps", help="For --sweep-data: cap each adapter's steps (default: one epoch over its data).")] = None,
     rescore: Annotated[bool, typer.Option("--rescore", help="With --run: score its stored answers again with the current scoring (no model runs).")] = False,
+    batch: Annotated[int | None, typer.Option("--batch", min=1, help="Questions of a rung answered together, their replies written in one batch (default evaluation.batch, 8); 1: one at a time, each latency its own.")] = None,
     quiet: NoProgress = False,
 ) -> None:
     """Answer the domain's held-out questions with each strategy; store every record; print and write a report."""
     config = load_config()
+    if batch is not None:
+        config = config.replace(evaluation=dataclasses.replace(config.evaluation, batch=batch))
     command = _command(ctx)
     if rescore:
         if not run:

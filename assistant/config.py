@@ -209,6 +209,9 @@ class EvaluationConfig:
     """`assistant eval` / `advise`: how answers are scored and what a rung of the ladder costs."""
 
     label_max_new_tokens: int = 48  # closed-label questions: the generated answer (options are also scored)
+    # questions of a rung answered together: their replies written in one batch (llama.cpp, transformers) or
+    # sent at once (a server); 1: one at a time, each latency its own
+    batch: int = 8
     free_f1_threshold: float = 0.3  # free-form answers count as correct at this token F1 against the gold
     bootstrap: int = 1000  # resamples for the 95% confidence intervals
     recall_k: int = 5  # recall@k of the gold document for RAG strategies
@@ -217,7 +220,7 @@ class EvaluationConfig:
     patience: int = 2  # advise: stop after this many rungs in a row without a gain
 
     def __post_init__(self) -> None:
-        _positive("evaluation", label_max_new_tokens=self.label_max_new_tokens, bootstrap=self.bootstrap,
+        _positive("evaluation", label_max_new_tokens=self.label_max_new_tokens, batch=self.batch, bootstrap=self.bootstrap,
                   recall_k=self.recall_k, patience=self.patience)
         if not 0.0 <= self.free_f1_threshold <= 1.0:
             raise ConfigError(f"evaluation.free_f1_threshold must be between 0 and 1, got {self.free_f1_threshold}")

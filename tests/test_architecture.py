@@ -7,7 +7,7 @@ Layers, bottom to top (a module may import its own layer and the ones below it):
   0  errors, config, types, text, atomic, hub, prompts, guard: plain values and helpers every layer uses
   1  corpus, embeddings, models, index, evaluation.store: data on disk and the models that read it (run
      records are storage like the corpus and index stores: the router's accuracy signal reads them)
-  2  retrieval, fewshot, training: search an index; train adapters from a corpus
+  2  retrieval, coverage, fewshot, training: search an index (and say what it lacks); train adapters from a corpus
   3  strategies, router (the pure core: signals, policies, oracle): one question in, a prompt or a decision out
   4  routing, api: the Assistant (route, then answer)
   5  evaluation, jobs, background: runs over many questions, training sweeps, the router's training
@@ -28,7 +28,7 @@ MAX_LINES = 400
 LAYERS = {
     "errors": 0, "config": 0, "generation_config": 0, "domain_config": 0, "types": 0, "text": 0, "atomic": 0, "hub": 0, "prompts": 0, "guard": 0, "scope": 0, "fusion": 0,
     "corpus": 1, "embeddings": 1, "models": 1, "index": 1, "evaluation.store": 1,
-    "retrieval": 2, "fewshot": 2, "training": 2,
+    "retrieval": 2, "coverage": 2, "fewshot": 2, "training": 2,
     "strategies": 3, "router": 3,
     "routing": 4, "api": 4,
     "evaluation": 5, "jobs": 5, "background": 5,

@@ -82,6 +82,17 @@ def test_a_batch_stops_at_max_batch_and_max_tokens() -> None:
     assert [len(b) for b in seen] == [1, 1]
 
 
+def test_requests_submitted_at_once_share_batches_and_keep_their_errors() -> None:
+    seen: list[list[Request]] = []
+    requests = [request(3), request(3, "a"), request(3), request(3), request(3, "a")]
+    fake_batcher(seen, max_batch=2).submit_all(requests)
+    assert [[requests.index(r) for r in batch] for batch in seen] == [[0, 2], [1, 4], [3]]
+    assert all(r.done.is_set() and r.new == [3] for r in requests)
+    failing = [request(3), request(3)]
+    fake_batcher([], fail=True).submit_all(failing)  # nothing raised: each request holds the error
+    assert all(isinstance(r.error, RuntimeError) for r in failing)
+
+
 def test_an_error_reaches_every_caller_in_the_batch() -> None:
     seen: list[list[Request]] = []
     results = run_together(fake_batcher(seen, fail=True), [request(3), request(4)])

@@ -119,6 +119,13 @@ class Engine:
         self.calls.append(("score", len(prompt.ids)))
         return [0.0] * len(options)
 
+    def run_jobs(self, jobs: Any) -> list[Any]:
+        from assistant.models import Done, Generation
+
+        self.calls.append(("jobs", [len(j.prompt.ids) for j in jobs]))
+        return [Done([0.0] * len(j.options) if j.options else None, Generation("ok", len(j.prompt.ids), 20, 0.1, "stop"))
+                for j in jobs]
+
     def identity(self) -> dict[str, Any]:
         return {"backend": self.name}
 
@@ -141,6 +148,24 @@ def test_phased_generator_sends_each_call_to_the_faster_engine() -> None:
     gen.typical_new = 2000
     assert gen.engine_for(1200, 2000) is llama
     assert gen.identity()["backend"] == "llamacpp+transformers"
+
+
+def test_phased_jobs_go_to_the_decoder_together_only_with_the_handoff() -> None:
+    from assistant.errors import InputError
+    from assistant.models import Job
+
+    rates = {"decoder": {"prefill": 150.0, "decode": 60.0}, "reader": {"prefill": 2000.0, "decode": 17.0}}
+    short, long = [{"role": "user", "content": "short question"}], [{"role": "user", "content": "passage " * 1200}]
+    jobs = [Job(short, ("yes", "no")), Job(long), Job([{"role": "user", "content": "word " * 5000}])]
+    llama, torch_ = Engine("llamacpp"), Engine("transformers")
+    gen = PhasedGenerator(llama, torch_, rates)  # type: ignore[arg-type]
+    done = gen.run_jobs(jobs)  # no handoff: one by one, each call on the engine it would take alone
+    assert llama.calls == [("generate", 2)] and torch_.calls == [("score", 2), ("generate", 1200)]
+    assert done[0].scores == [0.0, 0.0] and isinstance(done[2].error, InputError)
+    llama.calls, torch_.calls, llama.handoff = [], [], object()  # type: ignore[attr-defined]
+    done = gen.run_jobs(jobs)  # the decoder reads long prompts through the handoff: all of them to it, together
+    assert llama.calls == [("jobs", [2, 1200])] and torch_.calls == []
+    assert done[0].scores == [0.0, 0.0] and done[1].generation is not None and isinstance(done[2].error, InputError)
 
 
 def test_fingerprint_engine_differences() -> None:

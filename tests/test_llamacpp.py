@@ -413,3 +413,48 @@ def test_concurrent_replies_are_written_together_on_several_sequences(llama: Any
         llama.delete_adapter("batch-adapter")
         torch_gen.delete_adapter("batch-adapter")
     assert llama._sequences.adapter is None  # deleting the adapter cleared it on the batch context too
+
+
+def test_jobs_are_scored_and_written_together_as_each_alone(llama: Any, torch_gen: Any, adapter_dir: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import llama_cpp
+
+    from assistant.errors import InputError, NotFoundError
+    from assistant.models import Job
+    from assistant.models.kv_handoff import KVHandoff
+    from assistant.models.llamacpp_batch import Sequences
+    from tests.test_batching import PROMPTS
+
+    prompts = [*PROMPTS, LONG]
+    llama.load_adapter(adapter_dir, "job-adapter")
+    torch_gen.load_adapter(adapter_dir, "job-adapter")
+    scored_in_batch: list[int] = []
+    real_score = Sequences._score
+    monkeypatch.setattr(Sequences, "_score", lambda self, *a: scored_in_batch.append(a[1]) or real_score(self, *a))
+    try:
+        for handoff, adapter in ((None, None), (KVHandoff.check(llama, torch_gen), None), (None, "job-adapter")):
+            llama.handoff = handoff
+            alone = []
+            for p in prompts:  # each read afresh, as the batch reads it
+                llama.llm.n_tokens = 0
+                scores = llama.score_options(p, OPTIONS, adapter=adapter)
+                alone.append((scores, llama.generate(p, max_new_tokens=12, adapter=adapter).text))
+            too_long = Job("word " * 5000, tuple(OPTIONS))
+            jobs = [Job(p, tuple(OPTIONS), 12, adapter) for p in prompts]
+            done = llama.run_jobs([*jobs[:2], too_long, *jobs[2:], Job(QUESTION, (), 12, "none-such")])
+            # the options were scored on the batch's context, sequence by sequence
+            assert scored_in_batch == list(range(len(prompts))) and llama._sequences.adapter == adapter
+            scored_in_batch.clear()
+            # nothing else of the process is prepared beside an evaluation's batch: it took every core
+            assert llama_cpp.llama_n_threads(llama._sequences.ctx) == llama.llm.context_params.n_threads
+            assert isinstance(done[2].error, InputError) and isinstance(done[-1].error, NotFoundError)
+            together = [d for i, d in enumerate(done) if i not in (2, len(done) - 1)]
+            for d, (scores, text) in zip(together, alone, strict=True):
+                assert d.error is None and d.generation is not None
+                # each prompt's last token alone: the scores are those of score_options, the first tokens agree
+                assert d.scores == pytest.approx(scores, abs=1e-3), (handoff, adapter)
+                assert llama.encode(d.generation.text)[:AGREE_TOKENS] == llama.encode(text)[:AGREE_TOKENS]
+    finally:
+        llama.handoff, llama.llm.n_tokens = None, 0
+        llama.delete_adapter("job-adapter")
+        torch_gen.delete_adapter("job-adapter")

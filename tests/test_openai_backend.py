@@ -224,6 +224,19 @@ def test_concurrent_questions(gen: OpenAIGenerator) -> None:
     assert together == alone
 
 
+def test_jobs_are_sent_together_and_each_keeps_its_own_error(gen: OpenAIGenerator) -> None:
+    from assistant.models import Job
+
+    prompts = [[{"role": "user", "content": f"Name a color number {i}."}] for i in range(3)]
+    alone = [gen.generate(p, max_new_tokens=8).text for p in prompts]
+    jobs = [Job(YES_NO, ("yes", "no"), 4), *(Job(p, (), 8) for p in prompts), Job(YES_NO, (), 4, adapter="none-such")]
+    first, *colors, unknown = gen.run_jobs(jobs)
+    assert first.scores == pytest.approx(gen.score_options(YES_NO, ["yes", "no"]), abs=1e-6)
+    assert first.generation is not None and first.error is None
+    assert [d.generation.text for d in colors if d.generation] == alone and all(d.scores is None for d in colors)
+    assert unknown.generation is None and isinstance(unknown.error, NotFoundError)
+
+
 def test_unknown_model(server: LlamaServer, monkeypatch: pytest.MonkeyPatch) -> None:
     # llama-cpp-python's server would quietly answer with its first model: the backend checks /models.
     monkeypatch.setenv(KEY_ENV, KEY)

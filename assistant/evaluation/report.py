@@ -195,6 +195,9 @@ def write_report(
         f"- created: {info['created']}, status: {run.status}",
         f"- cost basis: ${usd_per_hour:.2f} per machine-hour",
     ]
+    if (batch := run.config.get("evaluation", {}).get("batch", 1)) > 1:
+        lines.append(f"- answered {batch} questions of a rung at a time (evaluation.batch): a latency is the question's "
+                     "own retrieval and prompt plus its share of the model's time for its batch (`--batch 1`: alone)")
     if run.note:
         lines.append(f"- note: {_text(run.note)}")
     lines += ["", "## Results", "", *_results(summaries, 5), "",

@@ -29,7 +29,7 @@ from assistant.evaluation.store import EvalSettings, Fingerprint, IndexStamp, Re
 from assistant.evaluation.tasks import label_options, option_replies, score_item
 from assistant.generation_config import check_answer_mode
 from assistant.strategies import AUTO, AskOptions, check_spec, get_strategy
-from assistant.types import QAItem
+from assistant.types import Answer, QAItem
 
 if TYPE_CHECKING:
     from assistant.api import Assistant
@@ -159,8 +159,47 @@ def fingerprint(domain: str, config: Config, strategies: Sequence[str],
 
 def answer_item(assistant: Assistant, spec: str, item: QAItem, run_id: str, config: Config) -> Record:
     """One question answered by one strategy and scored: never raises for a user-level failure."""
+    return answer_items(assistant, spec, [item], run_id, config)[0]
+
+
+def answer_items(assistant: Assistant, spec: str, items: Sequence[QAItem], run_id: str, config: Config) -> list[Record]:
+    """Questions answered by one strategy and scored, their replies written together where the model can
+    (Assistant.complete_many): each question's latency is its own preparation (retrieval, prompt) plus its
+    share of the time the model took for them all. Never raises for a user-level failure."""
+    records, questions, replies, prepared_in = [], [], [], []
+    for item in items:
+        start = time.perf_counter()
+        record, ask = _new_record(spec, item, run_id, config)
+        records.append(record)
+        try:
+            questions.append(assistant.prepare(item.question, strategy=split_rung(spec)[0], options=ask))
+        except AssistantError as exc:
+            _failed(record, exc, time.perf_counter() - start)
+            continue
+        # closed labels are judged by option scoring, except CoT: its reasoning must run to a parsed answer
+        scored = ask.max_new_tokens is not None and questions[-1].has_prompt
+        replies.append(option_replies(ask.choices) if scored else ())
+        prepared_in.append((record, item, ask.choices, time.perf_counter() - start))
+    start = time.perf_counter()
+    results = assistant.complete_many(questions, replies) if questions else []
+    share = (time.perf_counter() - start) / max(len(questions), 1)
+    for (record, item, options, prepare_s), (scores, answer) in zip(prepared_in, results, strict=True):
+        if isinstance(answer, AssistantError):
+            _failed(record, answer, prepare_s + share)
+            continue
+        if scores is not None:
+            record.scored = options[max(range(len(options)), key=scores.__getitem__)]
+            record.extra["option_scores"] = dict(zip(options, [round(s, 4) for s in scores], strict=True))
+        record.latency = prepare_s + share
+        _scored(record, item, answer, config)
+        if len(questions) > 1:
+            record.extra["answered_together"] = len(questions)
+    return records
+
+
+def _new_record(spec: str, item: QAItem, run_id: str, config: Config) -> tuple[Record, AskOptions]:
+    """The record of `item` answered by `spec` before anything ran, and the question's options."""
     is_label = item.answer_type == "label"
-    # closed labels are judged by option scoring, except CoT: its reasoning must run to a parsed answer
     by_options = is_label and strategy_name(spec) != "cot"
     options = label_options(item) if is_label else ()
     mode = rung_mode(spec, config)
@@ -171,23 +210,19 @@ def answer_item(assistant: Assistant, spec: str, item: QAItem, run_id: str, conf
     record.extra["uses_retrieval"] = uses_retrieval(spec)
     if mode is not None:
         record.extra["answer_mode"] = mode
-    strategy, model = split_rung(spec)
-    if model is not None:
+    if (model := split_rung(spec)[1]) is not None:
         record.extra["model"] = model
-    start = time.perf_counter()
-    try:
-        question = assistant.prepare(item.question, strategy=strategy, options=ask)
-        if by_options and question.has_prompt:
-            scores = assistant.score_options(question, option_replies(options))
-            record.scored = options[max(range(len(options)), key=scores.__getitem__)]
-            record.extra["option_scores"] = dict(zip(options, [round(s, 4) for s in scores], strict=True))
-        answer = assistant.complete(question)
-    except AssistantError as exc:
-        record.error = str(exc)
-        record.latency = time.perf_counter() - start
-        record.bucket = classify(record)
-        return record
-    record.latency = time.perf_counter() - start
+    return record, ask
+
+
+def _failed(record: Record, exc: AssistantError, latency: float) -> None:
+    record.error = str(exc)
+    record.latency = latency
+    record.bucket = classify(record)
+
+
+def _scored(record: Record, item: QAItem, answer: Answer, config: Config) -> None:
+    """`record` filled in from `answer` and judged."""
     record.answer = answer.text
     record.retrieved_ids = [s.doc_id for s in answer.sources]
     record.prompt_tokens = answer.prompt_tokens
@@ -203,10 +238,10 @@ def answer_item(assistant: Assistant, spec: str, item: QAItem, run_id: str, conf
     record.parsed, record.correct, record.em, record.f1 = verdict.parsed, verdict.correct, verdict.em, verdict.f1
     if verdict.derivation:
         record.extra["derivation"] = verdict.derivation
-    if model is not None and (named := config.models[model]).priced:
+    if (model := record.extra.get("model")) is not None and (named := config.models[model]).priced:
         record.extra["usd"] = named.cost(record.prompt_tokens, record.output_tokens)
     record.bucket = classify(record)
-    return record
+
 
 
 def synthesised(corpora: Sequence[str], config: Config) -> dict[str, dict[str, Any]]:
@@ -284,12 +319,14 @@ def evaluate(
             assistant.warm_up(strategy)
         right = sum(r.correct for r in store.records(run.run_id, spec))
         seen = len(items) - len(todo)
-        bar = tqdm(todo, desc=spec, unit="q", disable=not progress, dynamic_ncols=True, initial=seen, total=len(items))
-        for item in bar:
-            record = answer_item(assistant, spec, item, run.run_id, config)
-            store.add(record)
-            right += record.correct
-            seen += 1
+        bar = tqdm(desc=spec, unit="q", disable=not progress, dynamic_ncols=True, initial=seen, total=len(items))
+        size = config.evaluation.batch
+        for group in (todo[i : i + size] for i in range(0, len(todo), size)):
+            for record in answer_items(assistant, spec, group, run.run_id, config):
+                store.add(record)
+                right += record.correct
+                seen += 1
+            bar.update(len(group))
             bar.set_postfix(acc=f"{right / seen:.3f}")
         bar.close()
     store.finish_run(run.run_id)
@@ -319,5 +356,5 @@ def rescore(run_id: str, config: Config, *, store: RunStore | None = None) -> in
     return changed
 
 
-__all__ = ["answer_item", "eval_items", "evaluate", "fingerprint", "parse_strategies", "rescore", "rung_mode", "sample",
+__all__ = ["answer_item", "answer_items", "eval_items", "evaluate", "fingerprint", "parse_strategies", "rescore", "rung_mode", "sample",
            "split_mode", "split_rung"]

@@ -13,17 +13,19 @@ Run the tests with `.venv/bin/pytest tests/test_models.py -q` (add `-m slow` for
 
 from __future__ import annotations
 
-from assistant.models.generator import EncodedPrompt, Generator, Message, Prompt
+from assistant.models.generator import Done, EncodedPrompt, Generator, Job, Message, Prompt
 from assistant.models.loading import EMBEDDED_NAMES, convert_gguf, embedded_gguf, find_gguf, resolve_model
 from assistant.models.registry import clear_generators, describe_backend, load_generator, resolve_backend
 from assistant.models.streaming import Generation, GenerationStream
 
 __all__ = [
     "EMBEDDED_NAMES",
+    "Done",
     "EncodedPrompt",
     "Generation",
     "GenerationStream",
     "Generator",
+    "Job",
     "Message",
     "Prompt",
     "clear_generators",

@@ -2,6 +2,7 @@
 
     batcher = Batcher(gen.lock, gen.decode_batch, max_batch=8, max_tokens=12288)   # see models/hf.py
     new, seconds = batcher.submit(Request(ids, max_new, temperature, stop, adapter, streamer, cancel))
+    batcher.submit_all(requests)          # many at once (an evaluation's questions): each ends done or failed
 
 There is no scheduler thread: a caller that gets the generator's lock takes the waiting requests that can
 share a batch (the oldest first, then the others with its adapter and temperature, up to `max_batch` replies
@@ -32,6 +33,13 @@ class Request:
     adapter: str | None
     streamer: Any = None
     cancel: threading.Event | None = None
+    # token ids of answer options to score on the prompt before the reply (a backend that scores in its
+    # batches, models/llamacpp_batch.py), then their log-likelihoods
+    options: list[list[int]] | None = None
+    scores: list[float] | None = None
+    # queued by Generator.run_jobs (an evaluation): no other question of this process is prepared beside
+    # its batch, so the batch may take every core
+    exclusive: bool = False
     done: threading.Event = field(default_factory=threading.Event)
     new: list[int] = field(default_factory=list)
     seconds: float = 0.0
@@ -67,6 +75,21 @@ class Batcher:
         """Decode `request`, in a batch with whatever waits beside it: (new token ids, compute seconds)."""
         with self._pending_lock:
             self._pending.append(request)
+        self._wait(request)
+        if request.error is not None:
+            raise request.error
+        return request.new, request.seconds
+
+    def submit_all(self, requests: list[Request]) -> None:
+        """Decode `requests`, queued together so that they share batches (an evaluation's questions); each
+        ends with its result or its `error`, none is raised."""
+        with self._pending_lock:
+            self._pending.extend(requests)
+        for request in requests:
+            self._wait(request)
+
+    def _wait(self, request: Request) -> None:
+        """Until `request` is done: lead the next batch whenever the lock is free."""
         while not request.done.is_set():
             if not self.lock.acquire(timeout=POLL_S):
                 continue
@@ -75,9 +98,6 @@ class Batcher:
                     self._run(batch)
             finally:
                 self.lock.release()
-        if request.error is not None:
-            raise request.error
-        return request.new, request.seconds
 
     def _take(self) -> list[Request]:
         with self._pending_lock:

@@ -8,6 +8,7 @@
     stream = gen.stream(prompt)
     for piece in stream: print(piece, end="")         # then stream.result is the same Generation
     gen.score_options(prompt, ["yes", "no", "maybe"]) # log-likelihood of each option as the reply
+    gen.run_jobs([Job(prompt, ["yes", "no"]), ...])   # many prompts: options scored, replies written together
     gen.identity()                                    # backend, model, engine details: run fingerprints
 
 Backends subclass `Generator` (assistant/models/hf.py: transformers; llamacpp.py: llama-cpp-python;
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.config import GenerationConfig
-from assistant.errors import InputError, unknown
+from assistant.errors import AssistantError, InputError, unknown
 from assistant.models.batching import Batcher, Request
 from assistant.models.streaming import FinishReason, Generation, GenerationStream, finished
 
@@ -50,6 +51,25 @@ Prompt = str | Sequence[Message] | EncodedPrompt
 
 # End-of-turn tokens of common chat formats; those in the vocabulary also stop generation.
 END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One prompt of `Generator.run_jobs`: its answer `options` scored (none: not scored), then its reply."""
+
+    prompt: Prompt
+    options: Sequence[str] = ()
+    max_new_tokens: int | None = None
+    adapter: str | None = None
+
+
+@dataclass
+class Done:
+    """What `run_jobs` made of a Job: the options' log-likelihoods and the reply, or the job's own error."""
+
+    scores: list[float] | None = None
+    generation: Generation | None = None
+    error: AssistantError | None = None
 
 
 def as_messages(messages: Sequence[Message]) -> list[dict[str, str]]:
@@ -203,6 +223,21 @@ class Generator(ABC):
                       adapter: str | None = None) -> list[float]:
         """Log-likelihood of each option as the assistant's reply (`normalize`: per token)."""
 
+    def run_jobs(self, jobs: Sequence[Job]) -> list[Done]:
+        """Each job's options scored, then its reply generated: an evaluation's questions, asked together.
+        Here one job after another; backends that write replies together do so (llama.cpp and transformers
+        in batches, a server through parallel requests). A job's own failure (a prompt too long, a server
+        error) is its `Done.error`; the other jobs go on."""
+        return [self.run_job(job) for job in jobs]
+
+    def run_job(self, job: Job) -> Done:
+        try:
+            prompt = self.encode_prompt(job.prompt)
+            scores = self.score_options(prompt, job.options, adapter=job.adapter) if job.options else None
+            return Done(scores, self.generate(prompt, max_new_tokens=job.max_new_tokens, adapter=job.adapter))
+        except AssistantError as exc:
+            return Done(error=exc)
+
 
 class InProcessGenerator(Generator):
     """A backend that decodes token by token in this process (transformers, llama.cpp): `generate` decodes
@@ -211,6 +246,7 @@ class InProcessGenerator(Generator):
 
     eos_token_ids: list[int]
     batcher: Batcher | None = None  # set by a backend that decodes concurrent replies together
+    scores_in_batch = False  # whether its batches score a request's options themselves (Request.options)
 
     @abstractmethod
     def activate(self, adapter: str | None) -> None:
@@ -254,6 +290,39 @@ class InProcessGenerator(Generator):
                 return new, time.perf_counter() - start
         finally:
             trim_heap()
+
+    def run_jobs(self, jobs: Sequence[Job]) -> list[Done]:
+        """With a `batcher`: the prompts checked and (where the batches do not score) their options scored
+        one by one, then all replies queued at once, so that they are written in batches of `max_batch`."""
+        if self.batcher is None or len(jobs) < 2:
+            return super().run_jobs(jobs)
+        done = [Done() for _ in jobs]
+        queued: dict[int, Request] = {}
+        for i, job in enumerate(jobs):
+            try:
+                prompt = self.encode_prompt(job.prompt)
+                self.check_adapter(job.adapter)
+                options = self.option_ids(prompt, job.options)[1] if job.options else None
+                if options and not self.scores_in_batch:
+                    done[i].scores = self.score_options(prompt, job.options, adapter=job.adapter)
+                queued[i] = Request(prompt.ids, self.max_new(len(prompt.ids), job.max_new_tokens),
+                                    self.temperature(None), [], job.adapter,
+                                    options=options if self.scores_in_batch else None, exclusive=True)
+            except AssistantError as exc:
+                done[i].error = exc
+        try:
+            self.batcher.submit_all(list(queued.values()))
+        finally:
+            trim_heap()
+        for i, r in queued.items():
+            if isinstance(r.error, AssistantError):
+                done[i].error = r.error
+            elif r.error is not None:  # a bug, or the process stopping: not one question's failure
+                raise r.error
+            else:
+                done[i].scores = r.scores if r.options else done[i].scores
+                done[i].generation = finished(self, r.ids, r.new, r.seconds, [], jobs[i].max_new_tokens)
+        return done
 
     def decode_alone(self, r: Request, start: float) -> None:
         """A batch of one (`batcher`): decoded as a lone reply and finished. Callers hold `lock`."""
@@ -316,5 +385,5 @@ def check_options(options: Sequence[str]) -> None:
         raise InputError("options must be a list of strings, not one string")
 
 
-__all__ = ["END_OF_TURN", "EncodedPrompt", "Generator", "InProcessGenerator", "Message", "Prompt", "as_messages", "as_stop_list",
+__all__ = ["END_OF_TURN", "Done", "EncodedPrompt", "Generator", "InProcessGenerator", "Job", "Message", "Prompt", "as_messages", "as_stop_list",
            "check_options", "plain_render"]

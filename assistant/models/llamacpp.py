@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import itertools
 import os
 import sys
 from collections.abc import Sequence
@@ -37,6 +36,7 @@ from assistant.models.generator import (
     check_options,
     plain_render,
 )
+from assistant.models.scoring import option_log_likelihoods
 
 
 def _llama_cpp() -> Any:
@@ -69,14 +69,16 @@ class LlamaCppGenerator(InProcessGenerator):
     """One llama.cpp model and context; calls are serialised on `lock` (one context, one KV cache)."""
 
     backend = "llamacpp"
+    scores_in_batch = True  # a batch's options are scored on its own context (models/llamacpp_batch.py)
 
     def __init__(self, name: str, gguf: Path, config: GenerationConfig) -> None:
         llama_cpp = _llama_cpp()
         # generation.threads, else every core: a reply written alone (one user, a serial evaluation) decodes
-        # ~1.5x faster on 2 cores than on 1. Replies written together (models/llamacpp_batch.py) decode on
-        # half the cores (`batch_decode_threads`): they come under load, when other questions' retrieval runs
-        # beside them and llama.cpp's threads, which spin-wait for each other at every step, lose many times
-        # that to it; eight replies together write as fast on 1 thread as on 2 here
+        # ~1.5x faster on 2 cores than on 1. Concurrent users' replies written together (models/llamacpp_batch.py)
+        # come under load, when other questions' retrieval runs beside them and llama.cpp's threads, which
+        # spin-wait for each other at every step, lose many times that to it: their steps of one reply (llama.cpp
+        # runs steps of several on n_threads_batch) take half the cores (`batch_decode_threads`); an
+        # evaluation's batches (Generator.run_jobs), with nothing beside them, take them all
         cores = os.cpu_count() or 1
         threads = batch_threads = config.threads or cores
         self.batch_decode_threads = config.threads or max(1, cores // 2)
@@ -288,11 +290,15 @@ class LlamaCppGenerator(InProcessGenerator):
             logits = self._eval([token])
 
     def decode_batch(self, batch: list[Request], start: float) -> None:
-        """Decode every request of `batch` (one adapter, one temperature) and finish each: one reply on the
-        main context (its cached prompt reused), several together on the context of sequences. Callers hold
-        `lock`."""
+        """Decode every request of `batch` (one adapter, one temperature) and finish each, its options scored
+        first where it has some: one reply on the main context (its cached prompt reused), several together
+        on the context of sequences. Callers hold `lock`."""
         if len(batch) == 1:
-            self.decode_alone(batch[0], start)
+            r = batch[0]
+            if r.options:
+                self.activate(r.adapter)
+                r.scores = self._score_ids(r.ids, r.options)
+            self.decode_alone(r, start)
             return
         if self._sequences is None:
             from assistant.models.llamacpp_batch import Sequences
@@ -304,28 +310,25 @@ class LlamaCppGenerator(InProcessGenerator):
                       adapter: str | None = None) -> list[float]:
         """Log-likelihood of each option as the reply: one prompt pass (cached prefix reused), then each
         option's later tokens one at a time after the prompt."""
-        import numpy as np
-
         check_options(options)
         if not options:
             return []
         ids, option_ids = self.option_ids(messages, options)
-
-        def log_softmax(logits: Any) -> Any:
-            x = np.asarray(logits, dtype=np.float64)
-            return x - (x.max() + np.log(np.exp(x - x.max()).sum()))
-
-        scores: list[float] = []
         with self.lock:
             self.activate(adapter)
-            first = log_softmax(self._prefill(ids))
-            for toks in option_ids:
-                total = float(first[toks[0]])
-                self.llm.n_tokens = len(ids)
-                for previous, token in itertools.pairwise(toks):
-                    total += float(log_softmax(self._eval([previous]))[token])
-                scores.append(total / len(toks) if normalize else total)
-            self.llm.n_tokens = len(ids)  # keep the prompt cached for the answer that usually follows
+            return self._score_ids(ids, option_ids, normalize=normalize)
+
+    def _score_ids(self, ids: list[int], option_ids: list[list[int]], *, normalize: bool = False) -> list[float]:
+        """`score_options` on token ids, on the main context (the prompt stays cached for the reply that
+        usually follows). Callers hold `lock`."""
+        first = self._prefill(ids)
+
+        def later(toks: list[int]) -> list[Any]:
+            self.llm.n_tokens = len(ids)
+            return [self._eval([previous]) for previous in toks[:-1]]
+
+        scores = option_log_likelihoods(first, option_ids, later, normalize=normalize)
+        self.llm.n_tokens = len(ids)
         return scores
 
 

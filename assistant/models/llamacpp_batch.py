@@ -10,8 +10,9 @@ attends to its own reply's cells only; with one shared stream every token attend
 cells and eight replies wrote no faster than two. The context is made on the first concurrent batch and
 kept: its cache holds `n_seq` full contexts (~50 MB each for the embedded model), memory a lone user
 never pays. Prompts are read as in a single reply: by transformers through the KV handoff where one is
-set (assistant.models.kv_handoff), otherwise by llama.cpp, sequence by sequence; the prompts' last tokens
-and then each step's new tokens go through the model as one batch.
+set (assistant.models.kv_handoff), otherwise by llama.cpp, sequence by sequence; each prompt's last token
+alone (its logits are a lone reply's: a request's answer options are scored there, `Request.options`), then
+each step's new tokens go through the model as one batch.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class Sequences:
         self.gen, self.n_seq = gen, n_seq
         params = type(gen.llm.context_params).from_buffer_copy(gen.llm.context_params)
         params.n_seq_max, params.kv_unified = n_seq, False
-        params.n_threads = gen.batch_decode_threads
+        params.n_threads = self.threads = gen.batch_decode_threads
         params.n_ctx = n_seq * gen.llm.n_ctx()  # each stream holds one whole context
         self.ctx = llama_cpp.llama_init_from_model(gen.llm.model, params)
         if not self.ctx:
@@ -40,6 +41,7 @@ class Sequences:
         self.n_batch = int(params.n_batch)
         self.batch = llama_cpp.llama_batch_init(max(self.n_batch, n_seq), 0, 1)
         self.adapter: str | None = None
+        self.n_threads_batch = int(params.n_threads_batch)
         self._lib = llama_cpp  # still reachable from __del__ at interpreter exit
 
     def close(self) -> None:
@@ -87,18 +89,31 @@ class Sequences:
 
     # ---------------------------------------------------------------- a batch
     def decode(self, batch: list[Request], start: float) -> None:
-        """Decode every request of `batch` (one adapter, at most `n_seq`) and finish each. The caller holds
-        the generator's lock."""
+        """Decode every request of `batch` (one adapter, at most `n_seq`) and finish each, its options
+        scored first where it has some. The caller holds the generator's lock."""
         import llama_cpp
         import numpy as np
 
         gen = self.gen
-        llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(self.ctx), True)
+        memory = llama_cpp.llama_get_memory(self.ctx)
+        llama_cpp.llama_memory_clear(memory, True)
         self.activate(batch[0].adapter)
+        # a step of several replies runs on n_threads_batch; a step of one (the last reply still being
+        # written) on half the cores under the app's load, on all of them for an evaluation's batch
+        threads = gen.llm.context_params.n_threads if all(r.exclusive for r in batch) else gen.batch_decode_threads
+        if threads != self.threads:
+            llama_cpp.llama_set_n_threads(self.ctx, threads, self.n_threads_batch)
+            self.threads = threads
+        logits: dict[int, Any] = {}
         for seq, r in enumerate(batch):
             if len(r.ids) > 1:
                 self._read_prompt(seq, r.ids[:-1], r.adapter)
-        logits = dict(enumerate(self._run([(r.ids[-1], len(r.ids) - 1, s) for s, r in enumerate(batch)], True)))
+            # each prompt's last token on its own, as for a reply written alone (llama.cpp's logits differ
+            # slightly between a batch and a single-token step): options score as in score_options, and a
+            # reply's first token is the one it would have alone
+            logits[seq] = self._run([(r.ids[-1], len(r.ids) - 1, seq)], True)[0]
+            if r.options:
+                r.scores = self._score(memory, seq, r.ids, r.options, logits[seq])
         eos, rng = set(gen.eos_token_ids), np.random.default_rng()
         new: list[list[int]] = [[] for _ in batch]
         while logits:
@@ -114,7 +129,21 @@ class Sequences:
                 else:
                     step.append((token, len(r.ids) + len(new[seq]) - 1, seq))
             logits = dict(zip((seq for _, _, seq in step), self._run(step, True), strict=True)) if step else {}
-        llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(self.ctx), True)
+        llama_cpp.llama_memory_clear(memory, True)
+
+    def _score(self, memory: Any, seq: int, ids: list[int], options: list[list[int]], first: Any) -> list[float]:
+        """The options' log-likelihoods after the prompt `ids` that sequence `seq` holds (the logits after it:
+        `first`); an option's tokens are read after the prompt and removed again."""
+        import llama_cpp
+
+        from assistant.models.scoring import option_log_likelihoods
+
+        def later(toks: list[int]) -> list[Any]:
+            out = [self._run([(t, len(ids) + i, seq)], True)[0] for i, t in enumerate(toks[:-1])]
+            llama_cpp.llama_memory_seq_rm(memory, seq, len(ids), -1)
+            return out
+
+        return option_log_likelihoods(first, options, later)
 
 
 __all__ = ["Sequences"]

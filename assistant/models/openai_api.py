@@ -31,8 +31,10 @@ from assistant.config import GenerationConfig
 from assistant.errors import InputError
 from assistant.models.adapters import slot_name
 from assistant.models.generator import (
+    Done,
     EncodedPrompt,
     Generator,
+    Job,
     Message,
     Prompt,
     as_stop_list,
@@ -294,6 +296,16 @@ class OpenAIGenerator(Generator):
         return OpenAIStream(self.http, response, path, model, stops, finish, start)
 
     # ---------------------------------------------------------------- option scoring
+    def run_jobs(self, jobs: Sequence[Job]) -> list[Done]:
+        """Up to `generation.max_batch` jobs in flight at once: a server with parallel slots (vLLM, llama.cpp's
+        `--parallel`) writes their replies together."""
+        if len(jobs) < 2:
+            return super().run_jobs(jobs)
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(len(jobs), self.config.max_batch), thread_name_prefix="openai-job") as pool:
+            return list(pool.map(self.run_job, jobs))
+
     def _top_logprobs(self, prompt: EncodedPrompt, model: str,
                       probe: bool = False) -> tuple[list[tuple[str, float]] | None, str]:
         """The top tokens of the reply's first position with their log-probs, or None and why not."""

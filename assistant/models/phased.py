@@ -19,14 +19,16 @@ together); an adapter is attached to both.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from assistant.errors import AssistantError
 from assistant.models import measured
-from assistant.models.generator import Generator, Message, Prompt
+from assistant.models.generator import Done, Generator, Job, Message, Prompt
 from assistant.models.streaming import Generation, GenerationStream
 
 RATES_FILE = "engine-rates.json"
@@ -148,6 +150,29 @@ class PhasedGenerator(Generator):
         prompt = self.encode_prompt(messages)
         scorer = self.decoder if self.handoff and self.engine_for(len(prompt.ids), None) is self.decoder else self.reader
         return scorer.score_options(prompt, options, normalize=normalize, adapter=adapter)
+
+
+    def run_jobs(self, jobs: Sequence[Job]) -> list[Done]:
+        """With the handoff, the jobs that `generate` and `score_options` would give the decoder go to it
+        together (llama.cpp scores them and writes their replies in batches, prompts read by transformers);
+        the others one by one, as those calls would."""
+        if not self.handoff:
+            return super().run_jobs(jobs)
+        together: dict[int, Job] = {}
+        for i, job in enumerate(jobs):
+            try:
+                prompt = self.encode_prompt(job.prompt)
+            except AssistantError:
+                continue  # its own error, from run_job
+            n = len(prompt.ids)
+            if self.engine_for(n, job.max_new_tokens) is self.decoder and (
+                    not job.options or self.engine_for(n, None) is self.decoder):
+                together[i] = dataclasses.replace(job, prompt=prompt)
+        done = dict(zip(together, self.decoder.run_jobs(list(together.values())), strict=True))
+        for d in done.values():
+            if d.generation is not None:
+                self._observe(d.generation)
+        return [done[i] if i in done else self.run_job(job) for i, job in enumerate(jobs)]
 
 
 # ---------------------------------------------------------------- measuring the engines

@@ -74,7 +74,26 @@ def score_options(
     return [float(v) for v in values]
 
 
-__all__ = ["score_options"]
+# ------------------------------------------------- from logits computed elsewhere (assistant.models.llamacpp)
+def log_softmax(logits: Any) -> Any:
+    import numpy as np
+
+    x = np.asarray(logits, dtype=np.float64)
+    return x - (x.max() + np.log(np.exp(x - x.max()).sum()))
+
+
+def option_log_likelihoods(first: Any, option_ids: list[list[int]], later: Any, *,
+                           normalize: bool = False) -> list[float]:
+    """Each option's log-likelihood after a prompt whose next-token logits are `first`; `later(toks)` gives
+    the logits after each of the option's tokens but its last, read after the prompt."""
+    head = log_softmax(first)
+    scores: list[float] = []
+    for toks in option_ids:
+        total = float(head[toks[0]])
+        for logits, token in zip(later(toks), toks[1:], strict=True):
+            total += float(log_softmax(logits)[token])
+        scores.append(total / len(toks) if normalize else total)
+    return scores
 
 
 # ------------------------------------------------- from a server's first-token log-probs (assistant.models.openai_api)
@@ -116,3 +135,6 @@ def reply_option(reply: str, options: Sequence[str]) -> int | None:
         if whole and (best is None or len(key) > len(norm(options[best]))):
             best = i
     return best
+
+
+__all__ = ["first_token_scores", "log_softmax", "option_log_likelihoods", "reply_option", "score_options"]

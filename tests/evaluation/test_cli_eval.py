@@ -20,14 +20,19 @@ def run(*args: str) -> tuple[int, str]:
 
 
 def test_eval_report_runs(eval_config: Config) -> None:
-    code, out = run("eval", "--domain", DOMAIN, "--strategies", "base,rag", "--quiet")
+    code, out = run("eval", "--domain", DOMAIN, "--strategies", "base,rag", "--batch", "4", "--quiet")
     assert code == 0, out
     store = RunStore.open(eval_config)
     (r,) = store.runs()
-    assert len(store.records(r.run_id)) == 2 * N_TEST
+    records = store.records(r.run_id)
+    assert len(records) == 2 * N_TEST
+    # answered four at a time (11 questions: 4, 4, 3), and the run's settings say so
+    assert r.config["evaluation"]["batch"] == 4 and {x.extra["answered_together"] for x in records} == {4, 3}
     assert "base" in out and f"run {r.run_id}: report" in out
     report = eval_config.runs_dir / r.run_id / "report.md"
-    assert "assistant eval --domain evaltoy --strategies base,rag --quiet\n" in report.read_text()
+    text = report.read_text()
+    assert "assistant eval --domain evaltoy --strategies base,rag --batch 4 --quiet\n" in text
+    assert "answered 4 questions of a rung at a time" in text
 
     code, out = run("runs", "list")
     assert code == 0 and r.run_id in out and "done" in out

@@ -17,6 +17,7 @@ from assistant.evaluation.report import report_run
 from assistant.evaluation.runner import evaluate
 from assistant.evaluation.store import RunStore
 from assistant.jobs.sweep import parse_amounts, sweep_data
+from assistant.types import QAItem
 from tests.evaluation.conftest import DOMAIN, N_TEST, eval_qa
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
@@ -50,6 +51,9 @@ def test_eval_writes_one_scored_record_per_question_and_strategy(eval_config: Co
             assert r.em is not None and r.f1 is not None
         if not r.correct:
             assert r.bucket
+    # a rung's questions are answered eight at a time (evaluation.batch): 11 test questions, 8 then 3
+    together = Counter(r.extra.get("answered_together") for r in records if r.strategy == "base")
+    assert eval_config.evaluation.batch == 8 and together == {8: 8, 3: 3}
     # few-shot: demonstrations come from train only, and never repeat the question being asked
     for r in store.records(run.run_id, "fewshot:2"):
         demos = r.extra["demonstrations"]
@@ -66,25 +70,31 @@ def test_eval_writes_one_scored_record_per_question_and_strategy(eval_config: Co
 
 
 def test_an_interrupted_run_resumes_without_duplicates(eval_config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = runner.answer_item
+    config = replace(eval_config, evaluation=replace(eval_config.evaluation, batch=2))  # questions answered in twos
+    real = runner.answer_items
     calls = {"n": 0}
 
     def flaky(*args: object, **kwargs: object) -> object:
         calls["n"] += 1
-        if calls["n"] == 5:
+        if calls["n"] == 3:
             raise KeyboardInterrupt
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(runner, "answer_item", flaky)
+    monkeypatch.setattr(runner, "answer_items", flaky)
     with pytest.raises(KeyboardInterrupt):
-        evaluate(DOMAIN, ["base", "rag"], eval_config, progress=False, log=quiet)
-    store = RunStore.open(eval_config)
+        evaluate(DOMAIN, ["base", "rag"], config, progress=False, log=quiet)
+    store = RunStore.open(config)
     (run,) = store.runs(DOMAIN)
     assert run.status == "running" and len(store.records(run.run_id)) == 4
-    monkeypatch.setattr(runner, "answer_item", real)
     seen: list[str] = []
-    monkeypatch.setattr(runner, "answer_item", lambda assistant, spec, item, *a: seen.append(item.id) or real(assistant, spec, item, *a))
-    done = evaluate(DOMAIN, ["base", "rag"], eval_config, run_id=run.run_id, progress=False, log=quiet)
+
+    def counted(assistant: object, spec: str, items: list[QAItem], *a: object) -> object:
+        assert len(items) <= 2
+        seen.extend(i.id for i in items)
+        return real(assistant, spec, items, *a)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runner, "answer_items", counted)
+    done = evaluate(DOMAIN, ["base", "rag"], config, run_id=run.run_id, progress=False, log=quiet)
     assert done.status == "done" and len(seen) == 2 * N_TEST - 4
     keys = [(r.strategy, r.item_id) for r in store.records(run.run_id)]
     assert len(keys) == len(set(keys)) == 2 * N_TEST
