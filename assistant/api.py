@@ -73,7 +73,6 @@ class Question:
         return self.prepared.answer
 
 
-
 def _options(top_k: int | None, mode: str | None, filters: Mapping[str, str | Sequence[str]] | None,
              max_new_tokens: int | None, adapter: str | None, answer_mode: str | None, scope: bool = True,
              ) -> AskOptions:
@@ -331,8 +330,8 @@ class Assistant:
                 questions[i].prepared.answer.timings["generate"] = share
         out: list[tuple[list[float] | None, Answer | AssistantError]] = []
         for i, q in enumerate(questions):
-            if i in done and done[i].error is not None:
-                out.append((None, done[i].error))  # type: ignore[arg-type]
+            if i in done and (error := done[i].error) is not None:
+                out.append((None, error))
                 continue
             try:
                 out.append((done[i].scores if i in done else None, self._finish(q)))

@@ -243,7 +243,6 @@ def _scored(record: Record, item: QAItem, answer: Answer, config: Config) -> Non
     record.bucket = classify(record)
 
 
-
 def synthesised(corpora: Sequence[str], config: Config) -> dict[str, dict[str, Any]]:
     """How the questions of each of `corpora` that `assistant data synth` wrote were made (method, model, seed)."""
     from assistant.corpus import corpus_manifest
