@@ -169,16 +169,14 @@ def answer_items(assistant: Assistant, spec: str, items: Sequence[QAItem], run_i
     records, questions, replies, prepared_in = [], [], [], []
     for item in items:
         start = time.perf_counter()
-        record, ask = _new_record(spec, item, run_id, config)
+        record, ask, by_options = _new_record(spec, item, run_id, config)
         records.append(record)
         try:
             questions.append(assistant.prepare(item.question, strategy=split_rung(spec)[0], options=ask))
         except AssistantError as exc:
             _failed(record, exc, time.perf_counter() - start)
             continue
-        # closed labels are judged by option scoring, except CoT: its reasoning must run to a parsed answer
-        scored = ask.max_new_tokens is not None and questions[-1].has_prompt
-        replies.append(option_replies(ask.choices) if scored else ())
+        replies.append(option_replies(ask.choices) if by_options and questions[-1].has_prompt else ())
         prepared_in.append((record, item, ask.choices, time.perf_counter() - start))
     start = time.perf_counter()
     results = assistant.complete_many(questions, replies) if questions else []
@@ -197,9 +195,11 @@ def answer_items(assistant: Assistant, spec: str, items: Sequence[QAItem], run_i
     return records
 
 
-def _new_record(spec: str, item: QAItem, run_id: str, config: Config) -> tuple[Record, AskOptions]:
-    """The record of `item` answered by `spec` before anything ran, and the question's options."""
+def _new_record(spec: str, item: QAItem, run_id: str, config: Config) -> tuple[Record, AskOptions, bool]:
+    """The record of `item` answered by `spec` before anything ran, the question's options, and whether
+    its answer options are scored."""
     is_label = item.answer_type == "label"
+    # closed labels are judged by option scoring, except CoT: its reasoning must run to a parsed answer
     by_options = is_label and strategy_name(spec) != "cot"
     options = label_options(item) if is_label else ()
     mode = rung_mode(spec, config)
@@ -212,7 +212,7 @@ def _new_record(spec: str, item: QAItem, run_id: str, config: Config) -> tuple[R
         record.extra["answer_mode"] = mode
     if (model := split_rung(spec)[1]) is not None:
         record.extra["model"] = model
-    return record, ask
+    return record, ask, by_options
 
 
 def _failed(record: Record, exc: AssistantError, latency: float) -> None:
