@@ -280,9 +280,8 @@ class InProcessGenerator(Generator):
         try:
             if self.batcher is not None:
                 self.check_adapter(adapter)
-                request = Request(ids, self.max_new(len(ids), max_new_tokens), self.temperature(temperature), stop,
-                                  adapter, streamer, cancel)
-                return self.batcher.submit(request)
+                return self.batcher.submit(self._request(ids, max_new_tokens, temperature, stop, adapter,
+                                                         streamer=streamer, cancel=cancel))
             with self.lock:
                 start = time.perf_counter()
                 self.activate(adapter)
@@ -302,12 +301,13 @@ class InProcessGenerator(Generator):
             try:
                 prompt = self.encode_prompt(job.prompt)
                 self.check_adapter(job.adapter)
-                options = self.option_ids(prompt, job.options)[1] if job.options else None
-                if options and not self.scores_in_batch:
+                options = None
+                if job.options and self.scores_in_batch:
+                    options = self.option_ids(prompt, job.options)[1]
+                elif job.options:
                     done[i].scores = self.score_options(prompt, job.options, adapter=job.adapter)
-                queued[i] = Request(prompt.ids, self.max_new(len(prompt.ids), job.max_new_tokens),
-                                    self.temperature(None), [], job.adapter,
-                                    options=options if self.scores_in_batch else None, exclusive=True)
+                queued[i] = self._request(prompt.ids, job.max_new_tokens, None, [], job.adapter, options=options,
+                                          exclusive=True)
             except AssistantError as exc:
                 done[i].error = exc
         try:
@@ -320,9 +320,16 @@ class InProcessGenerator(Generator):
             elif r.error is not None:  # a bug, or the process stopping: not one question's failure
                 raise r.error
             else:
-                done[i].scores = r.scores if r.options else done[i].scores
+                if r.options:
+                    done[i].scores = r.scores
                 done[i].generation = finished(self, r.ids, r.new, r.seconds, [], jobs[i].max_new_tokens)
         return done
+
+    def _request(self, ids: list[int], max_new_tokens: int | None, temperature: float | None, stop: list[str],
+                 adapter: str | None, **extra: Any) -> Request:
+        """A reply for the `batcher`, its length and temperature resolved as for a reply alone."""
+        return Request(ids, self.max_new(len(ids), max_new_tokens), self.temperature(temperature), stop, adapter,
+                       **extra)
 
     def decode_alone(self, r: Request, start: float) -> None:
         """A batch of one (`batcher`): decoded as a lone reply and finished. Callers hold `lock`."""
